@@ -1,0 +1,1 @@
+"""Wire contracts: usage events, offers and the rules file (pydantic v2)."""

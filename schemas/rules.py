@@ -1,0 +1,274 @@
+"""The rules file: plan catalogue, triggers and guards, as data.
+
+A product manager edits this file, not code. Its models are strict (unknown
+keys are refused, so a typo such as `cooldwn_days` is an error, not a silent
+default) and cross-checked: every metric, plan, add-on and feature a trigger
+names must exist in the catalogue. See `schemas/rules_file.py` for loading from
+YAML with line numbers in the errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.offers import OfferKind
+
+Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Days = Annotated[float, Field(ge=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metric(_Strict):
+    """A measured quantity. Gauges report the level now; counters add up per billing period."""
+
+    kind: Literal["gauge", "counter"]
+    label: str | None = Field(default=None, description="Plural noun used in reasons.")
+    period: Literal["month"] = Field(
+        default="month", description="Counters reset each period, anchored on the signup day."
+    )
+
+
+class Plan(_Strict):
+    """A tier of the product. A metric absent from `limits` is unlimited on that plan."""
+
+    name: str
+    price_monthly: float | None = Field(default=None, ge=0, description="null: custom price.")
+    limits: dict[Id, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    features: list[Id] = Field(default_factory=list)
+    upgrade_to: Id | None = Field(default=None, description="The next tier; none on the top.")
+
+
+class Addon(_Strict):
+    """A complementary product that can be bought on top of some plans."""
+
+    name: str
+    price_monthly: float | None = Field(default=None, ge=0)
+    complements: list[Id] = Field(description="Plans this add-on can be sold with.")
+    features: list[Id] = Field(default_factory=list)
+
+
+Recommend = Annotated[
+    str,
+    Field(
+        pattern=r"^(next_tier|previous_tier|plan_with_feature|plan:[A-Za-z0-9_.-]+|addon:[A-Za-z0-9_.-]+)$",
+        description=(
+            "next_tier, previous_tier, plan_with_feature (the lowest higher tier that has "
+            "the gated feature), plan:<id> or addon:<id>"
+        ),
+    ),
+]
+
+
+class OfferSpec(_Strict):
+    """What a trigger offers when it fires."""
+
+    kind: OfferKind
+    recommend: Recommend
+    valid_days: Annotated[float, Field(gt=0)] = 7
+
+
+GuardName = Literal[
+    "onboarding_grace",
+    "open_ticket",
+    "low_score",
+    "response_silence",
+    "cooldown",
+    "account_cap",
+]
+
+
+class _TriggerBase(_Strict):
+    id: Id
+    offer: OfferSpec
+    priority: int = Field(default=0, description="Higher wins when several triggers fire.")
+    cooldown_days: Days | None = Field(
+        default=None, description="Overrides guards.cooldown_days for this trigger."
+    )
+    ignore_guards: list[GuardName] = Field(
+        default_factory=list, description="Guards that do not apply (e.g. a down-sell)."
+    )
+
+
+class UsageThresholdTrigger(_TriggerBase):
+    """Fires when a metric crosses a percentage of the plan's limit, once per crossing."""
+
+    kind: Literal["usage_threshold"]
+    metric: Id
+    levels: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="Percents.")
+
+    @field_validator("levels")
+    @classmethod
+    def _sorted_unique(cls, levels: list[float]) -> list[float]:
+        if sorted(set(levels)) != levels:
+            raise ValueError("levels must be unique and in increasing order, e.g. [80, 90]")
+        return levels
+
+
+class LimitReachedTrigger(_TriggerBase):
+    """Fires when a metric reaches 100% of the plan's limit."""
+
+    kind: Literal["limit_reached"]
+    metric: Id
+
+
+class FeatureGateTrigger(_TriggerBase):
+    """Fires when a user tries a feature the plan lacks."""
+
+    kind: Literal["feature_gate"]
+    feature: Id
+
+
+class MilestoneTrigger(_TriggerBase):
+    """Fires right after a success moment."""
+
+    kind: Literal["milestone"]
+    name: Id
+
+
+class ScoreTrigger(_TriggerBase):
+    """Fires when a score is at or above a value (e.g. NPS >= 9)."""
+
+    kind: Literal["score_at_least"]
+    score_type: Literal["nps", "csat", "health_score"]
+    at_least: float
+
+
+class ChurnSignalTrigger(_TriggerBase):
+    """Fires on a sign the account may leave; usually a down-sell."""
+
+    kind: Literal["churn_signal"]
+    name: Id
+
+
+Trigger = Annotated[
+    UsageThresholdTrigger
+    | LimitReachedTrigger
+    | FeatureGateTrigger
+    | MilestoneTrigger
+    | ScoreTrigger
+    | ChurnSignalTrigger,
+    Field(discriminator="kind"),
+]
+
+
+class AccountCap(_Strict):
+    """At most `max_offers` offers per account in any `per_days` window, all triggers together."""
+
+    max_offers: Annotated[int, Field(ge=1)]
+    per_days: Annotated[float, Field(gt=0)]
+
+
+class LowScoreGuard(_Strict):
+    """After a score at or below `at_most`, hold offers back for `silence_days`."""
+
+    score_type: Literal["nps", "csat", "health_score"] = "nps"
+    at_most: float
+    silence_days: Days
+
+
+class Guards(_Strict):
+    """When not to make an offer, even though a trigger fired."""
+
+    onboarding_grace_days: Days = 0
+    account_cap: AccountCap | None = None
+    cooldown_days: Days = Field(default=0, description="Default per-trigger cooldown.")
+    silence_after_response: dict[Literal["declined", "dismissed"], Days] = Field(
+        default_factory=dict,
+        description="Days an offer's recommendation stays silent after this response.",
+    )
+    suppress_while_ticket_open: list[Literal["low", "normal", "high", "urgent"]] = Field(
+        default_factory=list, description="Severities of open tickets that hold offers back."
+    )
+    low_score: LowScoreGuard | None = None
+    conversion_window_days: Days = Field(
+        default=30, description="A plan change this soon after an offer counts as its conversion."
+    )
+
+
+class RulesFile(_Strict):
+    """The whole rules file."""
+
+    version: Id = Field(description="Named in every offer this rules file makes.")
+    metrics: dict[Id, Metric]
+    plans: dict[Id, Plan] = Field(min_length=1)
+    addons: dict[Id, Addon] = Field(default_factory=dict)
+    triggers: list[Trigger]
+    guards: Guards = Field(default_factory=Guards)
+
+
+def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]]:
+    """Cross-references the models alone cannot check, as (path, message) pairs."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+
+    def known(names: Mapping[str, object]) -> str:
+        return ", ".join(sorted(names)) or "none"
+
+    for plan_id, plan in rules.plans.items():
+        for metric in plan.limits:
+            if metric not in rules.metrics:
+                errors.append(
+                    (("plans", plan_id, "limits", metric),
+                     f"unknown metric '{metric}' (known: {known(rules.metrics)})")
+                )
+        if plan.upgrade_to is not None and plan.upgrade_to not in rules.plans:
+            errors.append(
+                (("plans", plan_id, "upgrade_to"),
+                 f"unknown plan '{plan.upgrade_to}' (known: {known(rules.plans)})")
+            )
+    errors.extend(_upgrade_cycles(rules))
+    for addon_id, addon in rules.addons.items():
+        for index, plan_id in enumerate(addon.complements):
+            if plan_id not in rules.plans:
+                errors.append(
+                    (("addons", addon_id, "complements", index),
+                     f"unknown plan '{plan_id}' (known: {known(rules.plans)})")
+                )
+
+    seen: set[str] = set()
+    for index, trigger in enumerate(rules.triggers):
+        if trigger.id in seen:
+            errors.append((("triggers", index, "id"), f"duplicate trigger id '{trigger.id}'"))
+        seen.add(trigger.id)
+        trigger_metric: str | None = getattr(trigger, "metric", None)
+        if trigger_metric is not None and trigger_metric not in rules.metrics:
+            errors.append(
+                (("triggers", index, "metric"),
+                 f"unknown metric '{trigger_metric}' (known: {known(rules.metrics)})")
+            )
+        target = trigger.offer.recommend
+        if target.startswith("plan:") and target[5:] not in rules.plans:
+            errors.append(
+                (("triggers", index, "offer", "recommend"),
+                 f"unknown plan '{target[5:]}' (known: {known(rules.plans)})")
+            )
+        if target.startswith("addon:") and target[6:] not in rules.addons:
+            errors.append(
+                (("triggers", index, "offer", "recommend"),
+                 f"unknown add-on '{target[6:]}' (known: {known(rules.addons)})")
+            )
+        if target == "plan_with_feature" and not isinstance(trigger, FeatureGateTrigger):
+            errors.append(
+                (("triggers", index, "offer", "recommend"),
+                 "plan_with_feature only applies to feature_gate triggers")
+            )
+    return errors
+
+
+def _upgrade_cycles(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]]:
+    """An upgrade path that loops would make 'next tier' meaningless."""
+    for start in rules.plans:
+        seen = [start]
+        current = rules.plans[start].upgrade_to
+        while current is not None and current in rules.plans:
+            if current in seen:
+                path = " -> ".join([*seen, current])
+                return [(("plans", start, "upgrade_to"), f"upgrade path loops: {path}")]
+            seen.append(current)
+            current = rules.plans[current].upgrade_to
+    return []

@@ -1,0 +1,21 @@
+"""One readable line per offer, for people watching a terminal."""
+
+from __future__ import annotations
+
+from schemas.offers import Offer
+
+
+def describe_offer(offer: Offer) -> str:
+    """e.g. '2026-01-17 acct-00001 upsell basic -> Professional ($98/mo): 41 of 50 seats
+    used (82%) [seats-80]'."""
+    recommended = offer.recommended
+    price = (
+        "custom price" if recommended.price_monthly is None
+        else f"${recommended.price_monthly:g}/mo"
+    )
+    step = "+" if recommended.type == "addon" else "->"
+    return (
+        f"{offer.created_at:%Y-%m-%d %H:%M} {offer.account_id} {offer.kind:<10} "
+        f"{offer.current_plan or '?'} {step} {recommended.name} ({price}): "
+        f"{offer.reason.text} [{offer.trigger_id}]"
+    )

@@ -1,0 +1,105 @@
+"""Evaluate as a whole: duplicates, ids, conversions, offers' contents, state snapshots."""
+
+import orjson
+
+from schemas.events import decode_event
+from tests.factories import Account, book, event_json, fired
+from triggers import AccountState, evaluate
+from triggers.offers import offer_id_for
+from triggers.state import DEDUPE_WINDOW, FINGERPRINT_SIZE
+
+
+def test_duplicate_event_id_changes_nothing() -> None:
+    account = Account(book())
+    first = account.send("usage", event_id="dup", metric="seats", value=8)
+    snapshot = account.state.to_dict()
+    again = account.send("usage", event_id="dup", metric="seats", value=8)
+    assert fired(first) == ["seats-80"]
+    assert again.duplicate and again.offers == ()
+    assert account.state.to_dict() == snapshot
+
+
+def test_offer_id_is_deterministic_for_the_same_decision() -> None:
+    results = [Account(book()).seats(8).offers[0] for _ in range(2)]
+    assert results[0] == results[1]
+    assert results[0].offer_id == offer_id_for("acme", "seats-80", "e2")
+
+
+def test_offer_carries_plan_recommendation_times_and_rules_version() -> None:
+    rules = book()
+    offer = Account(rules).seats(8, day=0).offers[0]
+    assert offer.current_plan == "basic"
+    assert offer.recommended.id == "pro"
+    assert offer.recommended.price_monthly == 98
+    assert "seats: 10 -> 50" in offer.recommended.changes
+    assert "adds advanced analytics" in offer.recommended.changes
+    assert (offer.expires_at - offer.created_at).days == 7
+    assert offer.caused_by == "e2"
+    assert offer.rules_version == rules.version
+    assert offer.rules_version.startswith("test+")
+
+
+def test_upgrade_after_an_offer_marks_it_converted() -> None:
+    account = Account(book(guards="conversion_window_days: 30"))
+    offer = account.seats(8).offers[0]
+    result = account.send("subscription", day=3, plan="pro")
+    assert result.converted == (offer.offer_id,)
+    assert account.state.find_offer(offer.offer_id).status == "converted"  # type: ignore[union-attr]
+
+
+def test_upgrade_past_the_window_is_not_a_conversion() -> None:
+    account = Account(book(guards="conversion_window_days: 30"))
+    account.seats(8)
+    assert account.send("subscription", day=31, plan="pro").converted == ()
+
+
+def test_upgrade_beyond_the_recommended_tier_converts_the_upsell() -> None:
+    account = Account(book())
+    offer = account.seats(8).offers[0]
+    assert account.send("subscription", day=1, plan="enterprise").converted == (offer.offer_id,)
+
+
+def test_buying_the_add_on_converts_the_cross_sell() -> None:
+    account = Account(book())
+    offer = account.send("milestone", name="project_completed").offers[0]
+    result = account.send("subscription", day=1, plan="basic", addons=["reports"])
+    assert result.converted == (offer.offer_id,)
+
+
+def test_offer_status_follows_responses() -> None:
+    account = Account(book())
+    offer = account.seats(8).offers[0]
+    account.send("offer_response", day=0.1, offer_id=offer.offer_id, response="shown")
+    assert account.state.find_offer(offer.offer_id).status == "shown"  # type: ignore[union-attr]
+    account.send("offer_response", day=0.2, offer_id=offer.offer_id, response="accepted")
+    account.send("offer_response", day=0.3, offer_id=offer.offer_id, response="shown")
+    assert account.state.find_offer(offer.offer_id).status == "accepted"  # type: ignore[union-attr]
+
+
+def test_late_subscription_event_does_not_undo_a_newer_plan() -> None:
+    account = Account(book(), plan=None)
+    account.send("subscription", day=5, plan="pro")
+    account.send("subscription", day=2, plan="basic")
+    assert account.state.plan == "pro"
+
+
+def test_state_snapshot_round_trips_through_json() -> None:
+    account = Account(book(guards="suppress_while_ticket_open: [high]\n"
+                                  "silence_after_response: {declined: 30}"))
+    offer = account.seats(8).offers[0]
+    account.send("offer_response", day=1, offer_id=offer.offer_id, response="declined")
+    account.send("ticket", day=1, ticket_id="T", status="opened", severity="high")
+    account.send("usage", day=2, metric="api_calls", delta=5)
+    data = orjson.loads(orjson.dumps(account.state.to_dict()))
+    restored = AccountState.from_dict(data)
+    assert restored == account.state
+    # The restored state behaves the same: it still knows the event ids it saw.
+    raw = event_json("usage", "acme", 0, "e2", metric="seats", value=8)
+    assert evaluate(restored, decode_event(raw), account.book).duplicate
+
+
+def test_dedupe_memory_is_bounded() -> None:
+    account = Account(book())
+    for n in range(200):
+        account.send("usage", day=n / 100, metric="seats", value=1)
+    assert len(account.state.seen) == DEDUPE_WINDOW * FINGERPRINT_SIZE

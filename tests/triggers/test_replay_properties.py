@@ -1,0 +1,94 @@
+"""Property: the offers depend on each account's own events, never on how the
+accounts' streams are interleaved (as partitions and consumers will interleave them)."""
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.events import decode_event
+from tests.factories import event_json, example_book
+from triggers import AccountState, evaluate
+from triggers.offers import offer_id_for
+
+BOOK = example_book()
+TRIGGER_IDS = [t.id for t in BOOK.rules.triggers]
+
+days = st.floats(min_value=0, max_value=90, allow_nan=False).map(lambda d: round(d, 2))
+payloads = st.one_of(
+    st.builds(lambda v: {"type": "usage", "metric": "seats", "value": v},
+              st.integers(0, 60)),
+    st.builds(lambda v: {"type": "usage", "metric": "storage_gb", "value": v},
+              st.floats(0, 600).map(lambda x: round(x, 1))),
+    st.builds(lambda v: {"type": "usage", "metric": "api_calls", "delta": v},
+              st.integers(0, 8000)),
+    st.builds(lambda p, grace: {"type": "subscription", "plan": p,
+                                "started_at": f"2026-{grace:02d}-01T00:00:00Z"},
+              st.sampled_from(["basic", "pro", "enterprise"]), st.integers(1, 4)),
+    st.just({"type": "feature_gate", "feature": "advanced_analytics"}),
+    st.just({"type": "milestone", "name": "project_completed"}),
+    st.builds(lambda s: {"type": "nps", "score": s}, st.integers(0, 10)),
+    st.builds(lambda status, sev: {"type": "ticket", "ticket_id": "T1", "status": status,
+                                   "severity": sev},
+              st.sampled_from(["opened", "resolved"]), st.sampled_from(["low", "high"])),
+    st.just({"type": "churn_signal", "name": "cancellation_started"}),
+    st.builds(lambda trigger, n, r: {"type": "offer_response", "response": r,
+                                     "_answer": (trigger, n)},
+              st.sampled_from(TRIGGER_IDS), st.integers(0, 30),
+              st.sampled_from(["shown", "accepted", "declined", "dismissed"])),
+)
+
+
+@st.composite
+def account_streams(draw: Any) -> list[list[bytes]]:
+    streams = []
+    for index in range(draw(st.integers(1, 4))):
+        account = f"acct-{index}"
+        plan = draw(st.sampled_from(["basic", "basic", "pro"]))
+        lines = [event_json("subscription", account, 0, f"{account}-start", plan=plan,
+                            started_at="2025-06-01T00:00:00Z")]
+        for n, (day, payload) in enumerate(draw(st.lists(st.tuples(days, payloads),
+                                                         max_size=30))):
+            payload = dict(payload)
+            answer = payload.pop("_answer", None)
+            if answer is not None:  # a response to an offer an earlier event may have made
+                payload["offer_id"] = offer_id_for(account, answer[0], f"{account}-{answer[1]}")
+            event_id = f"{account}-{n if draw(st.integers(0, 9)) else max(n - 1, 0)}"
+            fields = {k: v for k, v in payload.items() if k != "type"}
+            lines.append(event_json(payload["type"], account, day, event_id, **fields))
+        streams.append(lines)
+    return streams
+
+
+def run(lines: list[bytes]) -> list[str]:
+    states: dict[str, AccountState] = {}
+    offers = []
+    for line in lines:
+        event = decode_event(line)
+        state = states.setdefault(event.account_id, AccountState(event.account_id))
+        offers += [offer.model_dump_json() for offer in evaluate(state, event, BOOK).offers]
+    return sorted(offers)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams=account_streams(), data=st.data())
+def test_any_interleaving_of_accounts_gives_the_same_offers(
+    streams: list[list[bytes]], data: st.DataObject
+) -> None:
+    one_after_another = [line for stream in streams for line in stream]
+    order = data.draw(st.permutations(
+        [index for index, stream in enumerate(streams) for _ in stream]
+    ))
+    queues = [list(reversed(stream)) for stream in streams]
+    interleaved = [queues[index].pop() for index in order]
+    assert run(interleaved) == run(one_after_another)
+
+
+def test_the_property_would_catch_shared_state_between_accounts() -> None:
+    """Guard against a vacuous property: the streams do produce offers."""
+    lines = [
+        event_json("subscription", "a", 0, "a-0", plan="basic",
+                   started_at="2025-01-01T00:00:00Z"),
+        event_json("usage", "a", 1, "a-1", metric="seats", value=9),
+    ]
+    assert len(run(lines)) == 1

@@ -1,0 +1,7 @@
+"""The decision core: pure, synchronous, no I/O. `evaluate(state, event, book)`."""
+
+from triggers.engine import Evaluation, Suppression, evaluate
+from triggers.rulebook import RuleBook
+from triggers.state import AccountState
+
+__all__ = ["AccountState", "Evaluation", "RuleBook", "Suppression", "evaluate"]

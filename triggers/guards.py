@@ -1,0 +1,115 @@
+"""Guards: the moments not to make an offer, even though a trigger fired.
+
+Each guard answers one question about an account at an event time and is
+built only when the rules file configures it, so an unconfigured guard costs
+nothing. Guards run only for triggers that fired, never per event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from schemas.rules import Guards
+from triggers.state import AccountState
+
+DAY = 86_400.0
+
+
+class Guard(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+        """True when the offer must not be made now."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OnboardingGrace:
+    """Let a new customer feel the value before asking for more."""
+
+    seconds: float
+    name: str = "onboarding_grace"
+
+    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+        return state.signed_up_at is not None and now < state.signed_up_at + self.seconds
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTicket:
+    """No sales pitch while the customer is in a crisis."""
+
+    severities: frozenset[str]
+    name: str = "open_ticket"
+
+    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+        return any(
+            is_open and severity in self.severities
+            for is_open, severity, _ in state.tickets.values()
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LowScore:
+    """A detractor needs care, not an offer (the silence is set when the score arrives)."""
+
+    name: str = "low_score"
+
+    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+        return now < state.low_score_until
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseSilence:
+    """Accept a no: a declined or dismissed recommendation stays silent for a while."""
+
+    name: str = "response_silence"
+
+    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+        until = state.silenced.get(target)
+        return until is not None and now < until
+
+
+@dataclass(frozen=True, slots=True)
+class Cooldown:
+    """The same trigger does not fire again for a while."""
+
+    seconds: float
+    name: str = "cooldown"
+
+    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+        last = state.last_fired.get(trigger_id)
+        # abs(): an event that arrives late still counts as close to the last offer.
+        return last is not None and abs(now - last) < self.seconds
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCap:
+    """Never pushy: at most N offers per account in any window, all triggers together."""
+
+    max_offers: int
+    seconds: float
+    name: str = "account_cap"
+
+    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+        recent = sum(1 for t in state.offer_times if abs(now - t) < self.seconds)
+        return recent >= self.max_offers
+
+
+def build_guards(config: Guards, cooldown_seconds: float, ignored: set[str]) -> tuple[Guard, ...]:
+    """The guards of one trigger, cheapest and most telling first."""
+    guards: list[Guard] = []
+    if config.onboarding_grace_days > 0:
+        guards.append(OnboardingGrace(config.onboarding_grace_days * DAY))
+    if config.suppress_while_ticket_open:
+        guards.append(OpenTicket(frozenset(config.suppress_while_ticket_open)))
+    if config.low_score is not None:
+        guards.append(LowScore())
+    if config.silence_after_response:
+        guards.append(ResponseSilence())
+    if cooldown_seconds > 0:
+        guards.append(Cooldown(cooldown_seconds))
+    if config.account_cap is not None:
+        guards.append(AccountCap(config.account_cap.max_offers, config.account_cap.per_days * DAY))
+    return tuple(guard for guard in guards if guard.name not in ignored)
