@@ -1,0 +1,101 @@
+"""Engine configuration: read once at the edge (environment `UPSELL_*` and CLI
+flags), then passed down. No other module reads the environment."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka. With no bootstrap servers, the embedded broker is started."""
+
+    model_config = SettingsConfigDict(env_prefix="UPSELL_KAFKA_", extra="forbid")
+
+    bootstrap_servers: str | None = Field(
+        default=None, description="host:port[,host:port]; empty: start the embedded broker."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL_") and (
+            self.sasl_mechanism is None or self.sasl_username is None or self.sasl_password is None
+        ):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism, "
+                "sasl_username and sasl_password"
+            )
+        return self
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for every aiokafka client (consumer, producer, admin)."""
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            context = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+            )
+            if self.ssl_certfile is not None:
+                context.load_cert_chain(
+                    str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
+                )
+            options["ssl_context"] = context
+        if self.security_protocol.startswith("SASL_"):
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            assert self.sasl_password is not None  # checked by _complete
+            options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        return options
+
+
+class TopicSettings(BaseSettings):
+    """Topic names and layout. Events, offers and the changelog share one partition
+    count so that an account's events, state and offers live on the same partition."""
+
+    model_config = SettingsConfigDict(env_prefix="UPSELL_TOPIC_", extra="forbid")
+
+    events: str = "usage-events"
+    offers: str = "upsell-offers"
+    dlq: str = "usage-events-dlq"
+    changelog: str = "upsell-state-changelog"
+    partitions: int = Field(default=8, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class EngineSettings(BaseSettings):
+    """The worker's settings."""
+
+    model_config = SettingsConfigDict(env_prefix="UPSELL_", extra="forbid")
+
+    rules: Path = Path("examples/saas-rules.yaml")
+    group_id: str = "upsell-engine"
+    # How often state and offsets are made durable. Offers are sent as soon as
+    # they are decided (at-least-once), so this bounds the work redone after a
+    # crash and the changelog volume, not the offer latency. With transactions,
+    # offers become visible at the checkpoint, so it bounds their latency too.
+    checkpoint_interval_ms: int = Field(default=500, ge=10)
+    checkpoint_max_events: int = Field(default=50_000, ge=1)
+    transactions: bool = Field(
+        default=False, description="Exactly-once: one Kafka transaction per checkpoint."
+    )
+    # Upper bound on how long a fetch waits for data. The embedded broker holds
+    # an empty fetch for this whole time, so it bounds idle latency there.
+    fetch_max_wait_ms: int = Field(default=50, ge=1)
+    max_batch_events: int = Field(default=10_000, ge=1)
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=1_000, ge=100)
+    web_enabled: bool = True
+    web_bind: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)

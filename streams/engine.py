@@ -1,0 +1,292 @@
+"""The ingest loop: usage events in, offers out, state checkpointed.
+
+A batch loop on aiokafka (see ../shared/ARCHITECTURE.md, "Why the hot path is
+a batch loop"): fetch many records, run the decision core per record, and make
+the result durable in checkpoints. The order inside a checkpoint is the whole
+of the delivery guarantee:
+
+1. wait until the offers, dead letters and forwarded events are acknowledged;
+2. write each changed account's state once to the changelog, wait for it;
+3. commit the source offsets.
+
+A crash before 1 completes redoes the work (same offers, same ids); between 1
+and 2 it re-decides from the old state, re-sending offers with the ids already
+sent (a consumer drops them); after 2 the replayed records are recognised by
+the offset each account state carries and skipped. With `transactions`, the
+whole checkpoint is one Kafka transaction and nothing is seen twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from schemas.events import InvalidEvent, decode_event
+from streams.config import EngineSettings
+from streams.metrics import EngineMetrics
+from streams.outputs import BatchWriter
+from streams.partitioning import home_partition
+from streams.state_store import PartitionState, restore
+from streams.topics import ensure_topics
+from triggers import RuleBook, evaluate
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """One member of the engine's consumer group. `start()`, `run()`, `stop()`."""
+
+    def __init__(self, settings: EngineSettings, book: RuleBook, bootstrap_servers: str) -> None:
+        self.settings = settings
+        self.book = book
+        self.bootstrap_servers = bootstrap_servers
+        self.metrics = EngineMetrics()
+        self.stores: dict[int, PartitionState] = {}
+        self.ready = False  # partitions assigned and restored
+        self._positions: dict[TopicPartition, int] = {}  # next offset to commit
+        self._consumed: dict[TopicPartition, int] = {}  # next offset to read
+        self._pending_events = 0
+        self._last_checkpoint = time.monotonic()
+        self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._writer: BatchWriter | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        settings = self.settings
+        options = settings.kafka.client_options()
+        await ensure_topics(self.bootstrap_servers, settings.topics, options)
+        producer_options: dict[str, object] = {"acks": "all", "linger_ms": 5}
+        if settings.transactions:
+            producer_options["transactional_id"] = f"{settings.group_id}-{id(self):x}"
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            max_batch_size=256 * 1024,
+            **producer_options,
+            **options,
+        )
+        await self._producer.start()
+        if settings.transactions:
+            await self._producer.begin_transaction()
+        self._writer = BatchWriter(self._producer)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=settings.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed" if settings.transactions else "read_uncommitted",
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            rebalance_timeout_ms=max(settings.session_timeout_ms, 30_000),
+            **options,
+        )
+        self._consumer.subscribe([settings.topics.events], listener=_Rebalance(self))
+        await self._consumer.start()
+
+    async def run(self) -> None:
+        """Consume until `stop()` is called."""
+        assert self._consumer is not None and self._writer is not None
+        interval = self.settings.checkpoint_interval_ms / 1000
+        while not self._stopping.is_set():
+            wait = max(0.0, interval - (time.monotonic() - self._last_checkpoint))
+            batch = await self._consumer.getmany(
+                timeout_ms=int(wait * 1000) + 1, max_records=self.settings.max_batch_events
+            )
+            async with self._lock:
+                for tp, records in batch.items():
+                    self._process(tp, records)
+                await self._writer.send()
+                if self._checkpoint_due():
+                    await self._checkpoint()
+
+    async def stop(self) -> None:
+        """Checkpoint what was done, leave the group, close the clients."""
+        self._stopping.set()
+        async with self._lock:
+            if self._consumer is not None and self._writer is not None:
+                try:
+                    await self._checkpoint()
+                finally:
+                    await self._consumer.stop()
+            if self._producer is not None:
+                await self._producer.stop()
+        self.ready = False
+
+    # -- the hot path ------------------------------------------------------
+
+    def _process(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        store = self.stores.get(tp.partition)
+        if store is None or not records:
+            return  # revoked while the batch was in flight: the new owner reads it
+        assert self._writer is not None
+        writer, book, metrics = self._writer, self.book, self.metrics
+        topics = self.settings.topics
+        partitions = topics.partitions
+        applied = store.applied
+        for record in records:
+            try:
+                if record.value is None:
+                    raise InvalidEvent("empty record (no value)")
+                event = decode_event(record.value)
+            except InvalidEvent as exc:
+                self._dead_letter(record, exc.reason)
+                continue
+            account_id = event.account_id
+            home = home_partition(account_id, partitions)
+            if home != tp.partition:
+                self._forward(record, home)
+                continue
+            if applied.get(account_id, -1) >= record.offset:
+                metrics.replayed += 1
+                continue
+            result = evaluate(store.account(account_id), event, book)
+            applied[account_id] = record.offset
+            store.dirty.add(account_id)
+            if result.duplicate:
+                metrics.duplicates += 1
+            elif result.ignored is not None:
+                metrics.ignored[result.ignored] += 1
+            for suppression in result.suppressed:
+                metrics.suppressed[suppression.guard] += 1
+            metrics.conversions += len(result.converted)
+            for offer in result.offers:
+                writer.write(topics.offers, home, account_id.encode(),
+                             offer.model_dump_json().encode())
+                metrics.offers[offer.trigger_id] += 1
+        metrics.events += len(records)
+        self._pending_events += len(records)
+        self._positions[tp] = self._consumed[tp] = records[-1].offset + 1
+
+    def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        """Keep the original bytes, and say why and where they came from."""
+        assert self._writer is not None
+        headers = [
+            ("upsell.error", reason.encode()),
+            ("upsell.source.topic", record.topic.encode()),
+            ("upsell.source.partition", str(record.partition).encode()),
+            ("upsell.source.offset", str(record.offset).encode()),
+        ]
+        self._writer.write(self.settings.topics.dlq, record.partition, record.key,
+                           record.value, headers)
+        self.metrics.invalid += 1
+
+    def _forward(self, record: ConsumerRecord[bytes, bytes], home: int) -> None:
+        """An event on the wrong partition (a producer with another partitioner):
+        send it on to its account's partition, where its state lives."""
+        assert self._writer is not None
+        headers = [*(record.headers or ()), (
+            "upsell.forwarded_from", f"{record.topic}/{record.partition}/{record.offset}".encode()
+        )]
+        self._writer.write(self.settings.topics.events, home, record.key, record.value, headers)
+        self.metrics.forwarded += 1
+
+    # -- checkpoints -------------------------------------------------------
+
+    def _checkpoint_due(self) -> bool:
+        if self._pending_events >= self.settings.checkpoint_max_events:
+            return True
+        elapsed = time.monotonic() - self._last_checkpoint
+        return elapsed * 1000 >= self.settings.checkpoint_interval_ms
+
+    async def _checkpoint(self, partitions: Iterable[int] | None = None) -> None:
+        """Make the work so far durable (see the module docstring for the order)."""
+        assert self._writer is not None and self._consumer is not None
+        assert self._producer is not None
+        started = time.monotonic()
+        chosen = set(self.stores if partitions is None else partitions)
+        offsets = {tp: o for tp, o in self._positions.items() if tp.partition in chosen}
+        if not self.settings.transactions:
+            await self._writer.flush()  # 1. offers, dead letters, forwards
+        changed = 0
+        changelog = self.settings.topics.changelog
+        for partition in chosen:
+            store = self.stores.get(partition)
+            if store is None:
+                continue
+            for key, value in store.drain_changes():
+                self._writer.write(changelog, partition, key, value)
+                changed += 1
+        await self._writer.flush()  # 2. state
+        if self.settings.transactions:
+            if offsets:
+                await self._producer.send_offsets_to_transaction(offsets, self.settings.group_id)
+            await self._producer.commit_transaction()
+            await self._producer.begin_transaction()
+        elif offsets:
+            await self._consumer.commit(offsets)  # 3. offsets
+        for tp in offsets:
+            if self._positions.get(tp) == offsets[tp]:
+                del self._positions[tp]
+        self._pending_events = 0
+        self._last_checkpoint = time.monotonic()
+        self._update_gauges()
+        metrics = self.metrics
+        metrics.checkpoints += 1
+        metrics.changelog_records += changed
+        metrics.checkpoint_seconds = self._last_checkpoint - started
+        metrics.last_checkpoint_at = time.time()
+
+    def _update_gauges(self) -> None:
+        """Lag from the high watermark of the last fetch (ListOffsets is not reliable
+        on every broker) against the next offset this worker will read."""
+        assert self._consumer is not None
+        self.metrics.accounts = sum(len(store.accounts) for store in self.stores.values())
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            consumed = self._consumed.get(tp)
+            if highwater is not None and consumed is not None:
+                self.metrics.lag[tp.partition] = max(0, highwater - consumed)
+
+    # -- rebalancing -------------------------------------------------------
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:
+            mine = {tp.partition for tp in revoked if tp.partition in self.stores}
+            if mine:
+                await self._checkpoint(mine)
+            for partition in mine:
+                del self.stores[partition]
+                self.metrics.lag.pop(partition, None)
+            for tp in revoked:
+                self._positions.pop(tp, None)
+                self._consumed.pop(tp, None)
+            self.ready = False
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self._lock:
+            new = sorted(tp.partition for tp in assigned if tp.partition not in self.stores)
+            started = time.monotonic()
+            restored = await restore(
+                self.settings.topics.changelog, new, self.settings.kafka.client_options(),
+                self.bootstrap_servers, self.settings.fetch_max_wait_ms,
+            )
+            self.stores.update(restored)
+            self.metrics.restore_seconds = time.monotonic() - started
+            self.metrics.restored_accounts = sum(len(s.accounts) for s in restored.values())
+            self.metrics.accounts = sum(len(s.accounts) for s in self.stores.values())
+            self.ready = True
+            log.info("assigned partitions %s", sorted(self.stores))
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """State follows the group's assignment: checkpoint and drop on revocation,
+    restore from the changelog on assignment, before any record is processed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.engine._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.engine._on_assigned(assigned)
