@@ -25,6 +25,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+bench: $(STAMP)
+	$(BIN)/python bench/bench_engine.py
+
 bench-core: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
+import orjson
 
 from schemas.rules_file import LoadedRules, RulesError, load_rules
+from streams.config import EngineSettings, KafkaSettings, TopicSettings
 from streams.pretty import describe_offer
 from triggers import RuleBook
 
@@ -48,27 +52,6 @@ def replay(rules_path: str, events: BinaryIO, pretty: bool) -> None:
         out.write(line.encode() + b"\n")
     out.flush()
     click.echo(summary.render(), err=True)
-
-
-@main.command()
-def demo() -> None:
-    """Show the engine at work on the shipped sample events.
-
-    The live engine on Kafka is not built yet: this runs the offline replay of
-    examples/events.jsonl with examples/saas-rules.yaml, the very decisions the
-    live engine will make.
-    """
-    from streams.replay import ReplaySummary
-    from streams.replay import replay as run_replay
-
-    click.echo("upsell demo: offline replay of examples/events.jsonl "
-               "(the live Kafka engine is not built yet)\n")
-    book = _load_book("examples/saas-rules.yaml")
-    summary = ReplaySummary()
-    with open("examples/events.jsonl", "rb") as events:
-        for offer in run_replay(events, book, summary):
-            click.echo(describe_offer(offer))
-    click.echo("\n" + summary.render())
 
 
 @main.group()
@@ -136,6 +119,168 @@ def simulate(rules_path: str, accounts: int, days: int, seed: int, with_mistakes
     out = sys.stdout.buffer
     for line in lines:
         out.write(line + b"\n")
+
+
+def _bootstrap_option(function: Any) -> Any:
+    return click.option(
+        "--bootstrap-servers", default=None,
+        help="Kafka bootstrap servers (default: $UPSELL_KAFKA_BOOTSTRAP_SERVERS).",
+    )(function)
+
+
+def _kafka(bootstrap_servers: str | None) -> tuple[str, dict[str, Any]]:
+    """The broker to talk to and the client options (SASL/TLS) from the environment."""
+    kafka = KafkaSettings() if bootstrap_servers is None else KafkaSettings(
+        bootstrap_servers=bootstrap_servers
+    )
+    if not kafka.bootstrap_servers:
+        raise click.UsageError(
+            "no broker: pass --bootstrap-servers or set UPSELL_KAFKA_BOOTSTRAP_SERVERS "
+            "(`upsell broker` starts a local one and prints its address)"
+        )
+    return kafka.bootstrap_servers, kafka.client_options()
+
+
+@main.command()
+@click.option("--rules", "rules_path", default=None, type=click.Path(dir_okay=False),
+              help="Rules file (default: $UPSELL_RULES or examples/saas-rules.yaml).")
+@_bootstrap_option
+@click.option("--partitions", type=click.IntRange(min=1), default=None,
+              help="Partitions of the topics it creates (default 8).")
+@click.option("--group-id", default=None, help="Consumer group (default upsell-engine).")
+@click.option("--web-port", type=click.IntRange(1, 65535), default=None,
+              help="Port of /health, /metrics and /status (default 6066, on 127.0.0.1).")
+@click.option("--transactions/--no-transactions", default=None,
+              help="Exactly-once checkpoints (needs a broker with transactions).")
+@click.option("--loglevel", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: int | None,
+           group_id: str | None, web_port: int | None, transactions: bool | None,
+           loglevel: str) -> None:
+    """Run the engine: consume usage events, publish offers.
+
+    With no Kafka configured it starts an embedded broker on 127.0.0.1.
+    """
+    from streams.app import run_worker
+    from streams.broker import EmbeddedBroker
+    from streams.engine import Engine
+
+    overrides: dict[str, Any] = {
+        "rules": rules_path, "group_id": group_id, "web_port": web_port,
+        "transactions": transactions,
+    }
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    if bootstrap_servers is not None:
+        overrides["kafka"] = KafkaSettings(bootstrap_servers=bootstrap_servers)
+    if partitions is not None:
+        overrides["topics"] = TopicSettings(partitions=partitions)
+    settings = EngineSettings(**overrides)
+    book = _load_book(str(settings.rules))
+    broker = None
+    bootstrap = settings.kafka.bootstrap_servers
+    if not bootstrap:
+        broker = EmbeddedBroker().start()
+        bootstrap = broker.bootstrap_servers
+        click.echo(f"no Kafka configured: started an embedded broker at {bootstrap}", err=True)
+    try:
+        run_worker(settings, Engine(settings, book, bootstrap), loglevel)
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port to listen on (default: a free one).")
+def broker(port: int | None) -> None:
+    """Run the embedded Kafka-compatible broker on 127.0.0.1 until Ctrl-C."""
+    from streams.broker import run_broker_forever
+
+    run_broker_forever(port)
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--topic", default=None, help="Events topic (default usage-events).")
+@click.option("--raw", is_flag=True,
+              help="Send every line as it is, even invalid ones (to exercise the dead-letter topic).")
+@click.argument("events", type=click.File("rb"))
+def produce(bootstrap_servers: str | None, topic: str | None, raw: bool, events: BinaryIO) -> None:
+    """Validate JSON-lines events and send them, keyed by account ('-' for stdin).
+
+    Invalid lines are reported with their line number and not sent (exit 1).
+    """
+    from streams.producer import EventProducer
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    topic = topic or TopicSettings().events
+
+    async def send() -> tuple[int, list[tuple[int, str]]]:
+        async with EventProducer(bootstrap, topic, **options) as producer:
+            if not raw:
+                report = await producer.send_lines(events)
+                return report.sent, report.rejected
+            sent = 0
+            for line in events:
+                line = line.strip()
+                if line:
+                    await producer.send_raw(line, _account_key(line))
+                    sent += 1
+            await producer.flush()
+            return sent, []
+
+    sent, rejected = asyncio.run(send())
+    for number, reason in rejected:
+        click.echo(f"line {number}: {reason}", err=True)
+    click.echo(f"sent {sent} events to {topic}" +
+               (f", rejected {len(rejected)} invalid lines" if rejected else ""), err=True)
+    if rejected:
+        sys.exit(1)
+
+
+def _account_key(line: bytes) -> bytes | None:
+    """The account id of a line, if it has one, as the record key."""
+    try:
+        account = orjson.loads(line).get("account_id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return str(account).encode() if account is not None else None
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--topic", default=None, help="Offers topic (default upsell-offers).")
+@click.option("--pretty", is_flag=True, help="One readable line per offer instead of JSON.")
+@click.option("--from-beginning", is_flag=True, help="Start with the oldest offers.")
+def tail(bootstrap_servers: str | None, topic: str | None, pretty: bool,
+         from_beginning: bool) -> None:
+    """Print offers as they arrive, one JSON object per line (Ctrl-C to stop)."""
+    from streams.tail import follow_offers
+
+    bootstrap, options = _kafka(bootstrap_servers)
+
+    async def follow() -> None:
+        offers = follow_offers(bootstrap, topic or TopicSettings().offers, from_beginning,
+                               **options)
+        async for offer in offers:
+            click.echo(describe_offer(offer) if pretty else offer.model_dump_json())
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(follow())
+
+
+@main.command()
+@click.option("--duration", type=click.FloatRange(min=1), default=60, show_default=True,
+              help="Seconds to run.")
+@click.option("--accounts", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option("--rate", type=click.IntRange(min=1), default=400, show_default=True,
+              help="Events per second from the simulated product.")
+def demo(duration: float, accounts: int, rate: int) -> None:
+    """The whole loop on this machine: embedded broker, worker, a simulated
+    customer base, and the offers printed as they fire."""
+    from streams.demo import run_demo
+
+    run_demo(duration=duration, accounts=accounts, rate=rate)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from schemas.events import InvalidEvent, decode_event
@@ -38,6 +39,10 @@ from triggers import RuleBook, evaluate
 log = logging.getLogger(__name__)
 
 
+class EngineError(RuntimeError):
+    """The engine cannot run with this broker or configuration."""
+
+
 class Engine:
     """One member of the engine's consumer group. `start()`, `run()`, `stop()`."""
 
@@ -48,6 +53,7 @@ class Engine:
         self.metrics = EngineMetrics()
         self.stores: dict[int, PartitionState] = {}
         self.ready = False  # partitions assigned and restored
+        self.partitions = settings.topics.partitions  # the events topic's, once started
         self._positions: dict[TopicPartition, int] = {}  # next offset to commit
         self._consumed: dict[TopicPartition, int] = {}  # next offset to read
         self._pending_events = 0
@@ -57,6 +63,10 @@ class Engine:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._writer: BatchWriter | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -73,7 +83,17 @@ class Engine:
             **producer_options,
             **options,
         )
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            if settings.transactions:
+                raise EngineError(
+                    "the broker refused a transactional producer "
+                    f"({type(exc).__name__}); the embedded broker has no transactions: "
+                    "run with transactions off (at-least-once) or against Apache Kafka"
+                ) from exc
+            raise
+        self.partitions = await self._check_copartitioned()
         if settings.transactions:
             await self._producer.begin_transaction()
         self._writer = BatchWriter(self._producer)
@@ -92,6 +112,24 @@ class Engine:
         )
         self._consumer.subscribe([settings.topics.events], listener=_Rebalance(self))
         await self._consumer.start()
+
+    async def _check_copartitioned(self) -> int:
+        """An account's events, state, offers and dead letters go to the same
+        partition number, so the four topics must have the same partition count."""
+        assert self._producer is not None
+        topics = self.settings.topics
+        counts = {
+            name: len(await self._producer.partitions_for(name))
+            for name in (topics.events, topics.changelog, topics.offers, topics.dlq)
+        }
+        if len(set(counts.values())) != 1:
+            await self._producer.stop()
+            found = ", ".join(f"{name}: {count}" for name, count in counts.items())
+            raise EngineError(
+                f"topics must have the same number of partitions ({found}); "
+                "create them with `upsell worker` or with one partition count"
+            )
+        return counts[topics.events]
 
     async def run(self) -> None:
         """Consume until `stop()` is called."""
@@ -131,7 +169,7 @@ class Engine:
         assert self._writer is not None
         writer, book, metrics = self._writer, self.book, self.metrics
         topics = self.settings.topics
-        partitions = topics.partitions
+        partitions = self.partitions
         applied = store.applied
         for record in records:
             try:

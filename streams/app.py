@@ -1,0 +1,128 @@
+"""The worker: a faust-streaming App hosting the ingest engine as a service.
+
+Faust gives the worker its lifecycle (start, signals, orderly stop), the web
+server (/health, /metrics, /status) and room for timers. The usage-event hot
+path is not a faust agent but our batch loop (streams/engine.py), because
+faust's per-event machinery costs 10-40x the decision itself
+(../shared/ARCHITECTURE.md). Faust's own Kafka consumer and producer are off:
+with no agents or tables they would only add a consumer-group join (seconds on
+some brokers) and an idle connection.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import faust
+import mode
+from aiokafka.errors import ConsumerStoppedError
+from faust.app.base import BootStrategy
+from faust.web import Request, Response, View
+
+from streams.config import EngineSettings
+from streams.engine import Engine
+
+
+class _HostOnlyBoot(BootStrategy):
+    """Start the web server and services, but none of faust's Kafka clients."""
+
+    enable_kafka = False
+
+
+class _WorkerApp(faust.App):
+    BootStrategy = _HostOnlyBoot
+
+
+class EngineService(mode.Service):
+    """Runs the engine for as long as the worker runs. If the loop fails, the
+    service fails and the worker exits non-zero, so a supervisor restarts it
+    from the last checkpoint."""
+
+    def __init__(self, engine: Engine, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.engine = engine
+
+    async def on_start(self) -> None:
+        await self.engine.start()
+
+    async def on_stop(self) -> None:
+        await self.engine.stop()
+
+    @mode.Service.task
+    async def _consume(self) -> None:
+        try:
+            await self.engine.run()
+        except ConsumerStoppedError:
+            if not self.engine.stopping:
+                raise
+
+
+def create_app(settings: EngineSettings, engine: Engine) -> faust.App:
+    """The faust App for one worker process."""
+    app = _WorkerApp(
+        "upsell",
+        # Faust's own clients are off; it still wants a broker URL.
+        broker=f"kafka://{engine.bootstrap_servers.split(',')[0]}",
+        # Settings are ours (streams/config.py): keep faust from reading WEB_PORT etc.
+        env_prefix="UPSELL_FAUST_",
+        autodiscover=False,
+        datadir=Path(tempfile.gettempdir()) / "upsell-faust",
+        web_enabled=settings.web_enabled,
+        web_bind=settings.web_bind,
+        web_host=settings.web_bind,
+        web_port=settings.web_port,
+        web_tables_enabled=False,  # would serve table contents: customer data
+        web_router_enabled=False,
+    )
+    app.service(EngineService(engine))  # type: ignore[arg-type]  # an instance works too
+    started = time.time()
+
+    @app.page("/health")
+    async def health(web: View, request: Request) -> Response:
+        """200 once the partitions are assigned and their state restored."""
+        body = {"status": "ok" if engine.ready else "starting", "ready": engine.ready}
+        return web.json(body, status=200 if engine.ready else 503)
+
+    @app.page("/metrics")
+    async def metrics(web: View, request: Request) -> Response:
+        return web.text(engine.metrics.render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/status")
+    async def status(web: View, request: Request) -> Response:
+        """What ops want at a glance; counts only, no customer data."""
+        m = engine.metrics
+        return web.json({
+            "ready": engine.ready,
+            "uptime_seconds": round(time.time() - started, 1),
+            "rules_version": engine.book.version,
+            "group_id": settings.group_id,
+            "transactions": settings.transactions,
+            "partitions": sorted(engine.stores),
+            "accounts": m.accounts,
+            "lag": m.lag,
+            "events": m.events,
+            "invalid_events": m.invalid,
+            "offers": sum(m.offers.values()),
+            "offers_by_trigger": dict(m.offers),
+            "held_back_by_guard": dict(m.suppressed),
+            "checkpoints": m.checkpoints,
+            "last_checkpoint_seconds_ago": (
+                round(time.time() - m.last_checkpoint_at, 1) if m.last_checkpoint_at else None
+            ),
+        })
+
+    return app
+
+
+def run_worker(settings: EngineSettings, engine: Engine, loglevel: str = "info") -> None:
+    """Run until SIGINT/SIGTERM; exits the process (0 on a clean stop, 1 on a crash).
+
+    Log level 'info' or lower on purpose: at 'warning' faust sets the root
+    logger to DEBUG for its spinner, and debug calls in hot code get costly.
+    """
+    app = create_app(settings, engine)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,132 @@
+"""`upsell demo`: the whole loop on one machine, for a first look.
+
+An embedded broker, a real worker process (`upsell worker`), a simulated
+customer base sending events at a steady rate (with a few broken events, as
+real producers send), and the offers printed as the worker publishes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from schemas.rules_file import load_rules
+from streams.broker import EmbeddedBroker, free_port
+from streams.config import TopicSettings
+from streams.pretty import describe_offer
+from streams.producer import EventProducer
+from streams.simulator import Simulator
+from streams.tail import follow_offers
+from streams.topics import ensure_topics
+from triggers import RuleBook
+
+RULES = Path("examples/saas-rules.yaml")
+BROKEN_EVERY = 400  # one malformed event per this many, to show the dead-letter topic at work
+
+
+def run_demo(duration: float, accounts: int, rate: int) -> None:
+    book = RuleBook.compile(load_rules(RULES))
+    web_port = free_port()
+    log_path = Path(tempfile.mkdtemp(prefix="upsell-demo-")) / "worker.log"
+    with EmbeddedBroker() as broker, log_path.open("wb") as log:
+        bootstrap = broker.bootstrap_servers
+        # Create the topics before the simulated product sends its first event:
+        # a broker that creates topics on first use would make them with its own layout.
+        asyncio.run(ensure_topics(bootstrap, TopicSettings(), {}))
+        print(f"upsell demo: embedded broker at {bootstrap}; worker log in {log_path}")
+        print(f"simulating {accounts} accounts at {rate} events/s for {duration:g}s "
+              f"(a simulated day every {max(1, accounts * 7 // rate)}s or so); "
+              f"rules {RULES} ({book.version})")
+        print(f"worker status: http://127.0.0.1:{web_port}/status  metrics: /metrics\n",
+              flush=True)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--bootstrap-servers", bootstrap,
+             "--rules", str(RULES), "--web-port", str(web_port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            asyncio.run(_drive(bootstrap, book, duration, accounts, rate, web_port))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            status = _get_json(f"http://127.0.0.1:{web_port}/status")
+            worker.terminate()
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        _print_summary(status)
+
+
+async def _drive(bootstrap: str, book: RuleBook, duration: float, accounts: int, rate: int,
+                 web_port: int) -> None:
+    printer = asyncio.create_task(_print_offers(bootstrap))
+    sender = asyncio.create_task(_send_events(bootstrap, book, accounts, rate, duration))
+    started = time.monotonic()
+    while _get_json(f"http://127.0.0.1:{web_port}/health").get("ready") is not True:
+        if time.monotonic() - started > 60:
+            print("the worker did not become ready in 60s: see its log", file=sys.stderr)
+            break
+        await asyncio.sleep(0.5)
+    else:
+        print(f"[worker ready after {time.monotonic() - started:.1f}s]", flush=True)
+    await sender
+    await asyncio.sleep(2)  # let the last offers arrive
+    printer.cancel()
+
+
+async def _send_events(bootstrap: str, book: RuleBook, accounts: int, rate: int,
+                       duration: float) -> None:
+    events = Simulator(book, accounts, seed=int(time.time())).events(days=3650)
+    deadline = time.monotonic() + duration
+    sent = 0
+    async with EventProducer(bootstrap) as producer:
+        tick = time.monotonic()
+        while time.monotonic() < deadline:
+            for _ in range(max(1, rate // 10)):
+                event = next(events)
+                await producer.send(orjson.dumps(event))
+                sent += 1
+                if sent % BROKEN_EVERY == 0:
+                    broken = {**event, "event_id": f"broken-{sent}", "occurred_at": "yesterday"}
+                    await producer.send_raw(orjson.dumps(broken), event["account_id"].encode())
+            tick += 0.1
+            await asyncio.sleep(max(0.0, tick - time.monotonic()))
+        await producer.flush()
+
+
+async def _print_offers(bootstrap: str) -> None:
+    async for offer in follow_offers(bootstrap, "upsell-offers", from_beginning=True):
+        print(describe_offer(offer), flush=True)
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            result: dict[str, Any] = json.loads(response.read())
+            return result
+    except (OSError, ValueError):
+        return {}
+
+
+def _print_summary(status: dict[str, Any]) -> None:
+    if not status:
+        return
+    print("\n--- worker status ---")
+    print(f"events consumed: {status['events']}  (invalid, sent to the DLQ: "
+          f"{status['invalid_events']})")
+    print(f"offers published: {status['offers']}")
+    for trigger, count in sorted(status["offers_by_trigger"].items()):
+        print(f"  {trigger}: {count}")
+    print("held back by guard: " + ", ".join(
+        f"{guard} {count}" for guard, count in sorted(status["held_back_by_guard"].items())))
+    print(f"accounts: {status['accounts']}  checkpoints: {status['checkpoints']}")
