@@ -52,10 +52,12 @@ class Engine:
         self.bootstrap_servers = bootstrap_servers
         self.metrics = EngineMetrics()
         self.stores: dict[int, PartitionState] = {}
-        self.ready = False  # partitions assigned and restored
+        self._ready = asyncio.Event()  # partitions assigned and restored
         self.partitions = settings.topics.partitions  # the events topic's, once started
         self._positions: dict[TopicPartition, int] = {}  # next offset to commit
         self._consumed: dict[TopicPartition, int] = {}  # next offset to read
+        # Revoked partitions' state, with the committed offset it matches.
+        self._set_aside: dict[int, tuple[PartitionState, int | None]] = {}
         self._pending_events = 0
         self._last_checkpoint = time.monotonic()
         self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
@@ -67,6 +69,14 @@ class Engine:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def ready(self) -> bool:
+        """True once this worker holds its partitions with their state restored."""
+        return self._ready.is_set()
+
+    async def wait_until_ready(self, timeout: float) -> None:
+        await asyncio.wait_for(self._ready.wait(), timeout)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -158,7 +168,7 @@ class Engine:
                     await self._consumer.stop()
             if self._producer is not None:
                 await self._producer.stop()
-        self.ready = False
+        self._ready.clear()
 
     # -- the hot path ------------------------------------------------------
 
@@ -288,21 +298,38 @@ class Engine:
     # -- rebalancing -------------------------------------------------------
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Checkpoint, then set the partitions' state aside: a rebalance revokes every
+        partition and often gives most of them straight back."""
+        assert self._consumer is not None
         async with self._lock:
             mine = {tp.partition for tp in revoked if tp.partition in self.stores}
             if mine:
                 await self._checkpoint(mine)
-            for partition in mine:
-                del self.stores[partition]
-                self.metrics.lag.pop(partition, None)
+            self._set_aside.clear()
             for tp in revoked:
+                store = self.stores.pop(tp.partition, None)
+                if store is not None:
+                    self._set_aside[tp.partition] = (store, await self._consumer.committed(tp))
+                self.metrics.lag.pop(tp.partition, None)
                 self._positions.pop(tp, None)
                 self._consumed.pop(tp, None)
-            self.ready = False
+            self._ready.clear()
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Take back state set aside if nobody committed on its partition since;
+        restore every other partition from the changelog."""
+        assert self._consumer is not None
         async with self._lock:
-            new = sorted(tp.partition for tp in assigned if tp.partition not in self.stores)
+            new = []
+            for tp in sorted(assigned):
+                if tp.partition in self.stores:
+                    continue
+                aside = self._set_aside.pop(tp.partition, None)
+                if aside is not None and aside[1] == await self._consumer.committed(tp):
+                    self.stores[tp.partition] = aside[0]
+                else:
+                    new.append(tp.partition)
+            self._set_aside.clear()
             started = time.monotonic()
             restored = await restore(
                 self.settings.topics.changelog, new, self.settings.kafka.client_options(),
@@ -312,7 +339,7 @@ class Engine:
             self.metrics.restore_seconds = time.monotonic() - started
             self.metrics.restored_accounts = sum(len(s.accounts) for s in restored.values())
             self.metrics.accounts = sum(len(s.accounts) for s in self.stores.values())
-            self.ready = True
+            self._ready.set()
             log.info("assigned partitions %s", sorted(self.stores))
 
 

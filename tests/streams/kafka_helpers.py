@@ -1,0 +1,123 @@
+"""Helpers for integration tests on the embedded broker: run an engine, send
+lines, read a topic back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from streams.broker import EmbeddedBroker
+from streams.config import EngineSettings, KafkaSettings, TopicSettings
+from streams.engine import Engine
+from streams.producer import EventProducer
+from streams.replay import replay
+from tests.factories import ROOT, example_book
+
+EXAMPLE_EVENTS = ROOT / "examples" / "events.jsonl"
+
+
+def settings_for(broker: EmbeddedBroker, prefix: str, partitions: int = 4,
+                 **overrides: object) -> EngineSettings:
+    """Fresh topics and group per test; a short session timeout, because the
+    embedded broker holds a group join for about half of it."""
+    return EngineSettings(
+        kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers),
+        topics=TopicSettings(
+            events=f"{prefix}-events", offers=f"{prefix}-offers", dlq=f"{prefix}-dlq",
+            changelog=f"{prefix}-changelog", partitions=partitions,
+        ),
+        group_id=f"{prefix}-group",
+        session_timeout_ms=6000,
+        checkpoint_interval_ms=100,
+        web_enabled=False,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_engine(settings: EngineSettings) -> AsyncIterator[Engine]:
+    """An engine consuming in the background until the block ends (a clean stop)."""
+    assert settings.kafka.bootstrap_servers is not None
+    engine = Engine(settings, example_book(), settings.kafka.bootstrap_servers)
+    await engine.start()
+    task = asyncio.create_task(engine.run())
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def account_key(line: bytes) -> bytes | None:
+    try:
+        return str(orjson.loads(line)["account_id"]).encode()
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+
+
+async def send_lines(bootstrap: str, topic: str, lines: Iterable[bytes],
+                     partition_of: dict[bytes, int] | None = None) -> int:
+    """Send lines as they are (bad ones too), keyed by account id."""
+    sent = 0
+    async with EventProducer(bootstrap, topic) as producer:
+        for line in lines:
+            key = account_key(line)
+            partition = partition_of.get(key) if partition_of and key is not None else None
+            await producer.send_raw(line, key, partition)
+            sent += 1
+        await producer.flush()
+    return sent
+
+
+async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60,
+                     settle: float = 1.0) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of a topic: waits for `expected` records, then `settle` seconds
+    more so that unexpected extra records (duplicates) are seen too."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=100)
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        partitions: set[int] = set()
+        deadline = time.monotonic() + timeout
+        while not partitions and time.monotonic() < deadline:
+            if topic in await consumer.topics():
+                partitions = consumer.partitions_for_topic(topic) or set()
+            else:
+                await asyncio.sleep(0.2)
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        await consumer.seek_to_beginning()
+        settle_until = None
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                records.extend(messages)
+            if len(records) >= expected:
+                settle_until = settle_until or time.monotonic() + settle
+                if time.monotonic() >= settle_until:
+                    break
+    finally:
+        await consumer.stop()
+    return records
+
+
+def expected_offers(lines: list[bytes]) -> dict[str, bytes]:
+    """offer_id -> offer JSON, as the offline replay makes them."""
+    return {offer.offer_id: offer.model_dump_json().encode()
+            for offer in replay(lines, example_book())}
+
+
+def by_id(records: list[ConsumerRecord[bytes, bytes]]) -> dict[str, list[bytes]]:
+    result: dict[str, list[bytes]] = {}
+    for record in records:
+        assert record.value is not None
+        result.setdefault(orjson.loads(record.value)["offer_id"], []).append(record.value)
+    return result

@@ -1,0 +1,224 @@
+"""The engine on a real Kafka-protocol broker (the embedded one)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+
+import orjson
+import pytest
+
+from streams.broker import EmbeddedBroker, free_port
+from streams.engine import EngineError
+from streams.partitioning import home_partition
+from streams.simulator import Simulator
+from tests.factories import EXAMPLE_RULES, ROOT, example_book
+from tests.streams.kafka_helpers import (
+    EXAMPLE_EVENTS,
+    account_key,
+    by_id,
+    expected_offers,
+    read_topic,
+    running_engine,
+    send_lines,
+    settings_for,
+)
+
+LINES = EXAMPLE_EVENTS.read_bytes().splitlines()
+
+
+async def test_offers_match_the_replay_and_bad_events_go_to_the_dlq(
+    broker: EmbeddedBroker, topic_prefix: str
+) -> None:
+    settings = settings_for(broker, topic_prefix)
+    expected = expected_offers(LINES)
+    async with running_engine(settings) as engine:
+        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES)
+        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(expected))
+        dead = await read_topic(broker.bootstrap_servers, settings.topics.dlq, 3)
+    got = by_id(offers)
+    assert set(got) == set(expected)
+    assert all(values == [expected[offer_id]] for offer_id, values in got.items())
+
+    bad_lines = [line for number, line in enumerate(LINES, 1) if number in (121, 463, 511)]
+    assert sorted(r.value for r in dead) == sorted(bad_lines)  # the original bytes, as sent
+    reasons = sorted(dict(r.headers)["upsell.error"].decode() for r in dead)
+    assert reasons[2] == "usage.value: Input should be a valid number"
+    assert any(reason.startswith("(event): Invalid JSON") for reason in reasons)
+    for record in dead:
+        headers = dict(record.headers)
+        assert headers["upsell.source.topic"] == settings.topics.events.encode()
+        assert int(headers["upsell.source.offset"]) >= 0
+    assert engine.metrics.invalid == 3
+    assert engine.metrics.duplicates == 1
+    assert engine.metrics.events == len(LINES)
+
+
+async def test_events_on_the_wrong_partition_still_reach_their_account(
+    broker: EmbeddedBroker, topic_prefix: str
+) -> None:
+    settings = settings_for(broker, topic_prefix)
+    good = [line for number, line in enumerate(LINES, 1) if number not in (121, 463, 511)]
+    wrong = {
+        line.split(b'"account_id":"')[1].split(b'"')[0]: 0 for line in good
+    }
+    wrong = {account: (home_partition(account.decode(), 4) + 1) % 4 for account in wrong}
+    expected = expected_offers(good)
+    async with running_engine(settings) as engine:
+        await send_lines(broker.bootstrap_servers, settings.topics.events, good, wrong)
+        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(expected))
+    got = by_id(offers)
+    assert set(got) == set(expected)
+    assert engine.metrics.forwarded == len(good)
+
+
+async def test_transactions_on_a_broker_without_them_are_refused_clearly(
+    broker: EmbeddedBroker, topic_prefix: str
+) -> None:
+    settings = settings_for(broker, topic_prefix, transactions=True)
+    with pytest.raises(EngineError, match="refused a transactional producer"):
+        async with running_engine(settings):
+            pass
+
+
+async def test_restarted_engine_continues_from_the_changelog_without_refiring(
+    broker: EmbeddedBroker, topic_prefix: str
+) -> None:
+    settings = settings_for(broker, topic_prefix)
+    half = len(LINES) // 2
+    expected = expected_offers(LINES)
+    async with running_engine(settings):
+        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[:half])
+        first = await read_topic(broker.bootstrap_servers, settings.topics.offers,
+                                 len(expected_offers(LINES[:half])))
+    async with running_engine(settings) as engine:
+        await engine.wait_until_ready(timeout=60)
+        assert engine.metrics.restored_accounts == 6
+        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[half:])
+        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(expected))
+    got = by_id(offers)
+    assert len(first) < len(expected)
+    assert set(got) == set(expected)
+    assert all(len(values) == 1 for values in got.values()), "an offer was sent twice"
+
+
+async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_second_worker_takes_over_the_state_without_refiring(
+    broker: EmbeddedBroker, topic_prefix: str
+) -> None:
+    settings = settings_for(broker, topic_prefix)
+    half = len(LINES) // 2
+    expected = expected_offers(LINES)
+    async with running_engine(settings) as survivor:
+        async with running_engine(settings) as leaving:
+            await _until(lambda: len(survivor.stores) + len(leaving.stores) == 4
+                         and bool(survivor.stores) and bool(leaving.stores)
+                         and survivor.ready and leaving.ready, 90, "both workers to share")
+            await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[:half])
+            await read_topic(broker.bootstrap_servers, settings.topics.offers,
+                             len(expected_offers(LINES[:half])))
+            moved = set(leaving.stores)
+        # `leaving` checkpointed and left: its partitions and their state move over.
+        await _until(lambda: len(survivor.stores) == 4 and survivor.ready, 90,
+                     "the survivor to take every partition")
+        assert survivor.metrics.restored_accounts == sum(
+            1 for account in {_account(line) for line in LINES[:half]} if account
+            and home_partition(account, 4) in moved
+        )
+        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[half:])
+        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(expected))
+    got = by_id(offers)
+    assert set(got) == set(expected)
+    assert all(len(values) == 1 for values in got.values()), "an offer was sent twice"
+
+
+def _account(line: bytes) -> str | None:
+    key = account_key(line)
+    return key.decode() if key is not None else None
+
+
+async def test_worker_killed_mid_stream_loses_no_offer(
+    broker: EmbeddedBroker, topic_prefix: str, record_property: Callable[[str, object], None]
+) -> None:
+    """SIGKILL the worker process while events flow, restart it: every offer the
+    replay predicts arrives, nothing else does; only the same offer id may repeat
+    (at-least-once without transactions), and the test reports how often."""
+    settings = settings_for(broker, topic_prefix)
+    lines = [orjson.dumps(e) for e in Simulator(example_book(), 150, seed=11).events(days=60)]
+    expected = expected_offers(lines)
+    env = {
+        **os.environ,
+        "UPSELL_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "UPSELL_TOPIC_EVENTS": settings.topics.events,
+        "UPSELL_TOPIC_OFFERS": settings.topics.offers,
+        "UPSELL_TOPIC_DLQ": settings.topics.dlq,
+        "UPSELL_TOPIC_CHANGELOG": settings.topics.changelog,
+        "UPSELL_TOPIC_PARTITIONS": "4",
+        "UPSELL_GROUP_ID": settings.group_id,
+        "UPSELL_SESSION_TIMEOUT_MS": "6000",
+        "UPSELL_CHECKPOINT_INTERVAL_MS": "200",
+        "UPSELL_RULES": str(EXAMPLE_RULES),
+    }
+
+    def start_worker(port: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--web-port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        )
+
+    def consumed(port: int) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=1) as reply:
+                return int(json.loads(reply.read())["events"])
+        except (OSError, ValueError):
+            return -1
+
+    port = free_port()
+    worker = start_worker(port)
+    try:
+        await _until(lambda: consumed(port) >= 0, 60, "the worker's web server")
+        sender = asyncio.create_task(_send_paced(broker.bootstrap_servers,
+                                                 settings.topics.events, lines, per_second=4000))
+        await _until(lambda: consumed(port) > len(lines) // 4, 90, "a quarter of the events")
+        killed_after = consumed(port)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        assert not sender.done(), "the kill must come while events still flow"
+        worker = start_worker(port)
+        await sender
+        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers,
+                                  len(expected), timeout=120, settle=3)
+    finally:
+        worker.terminate()
+        worker.wait(20)
+    got = by_id(offers)
+    duplicates = sum(len(values) - 1 for values in got.values())
+    record_property("offers_expected", len(expected))
+    record_property("duplicate_offer_deliveries", duplicates)
+    print(f"\nkill -9 test: {len(expected)} offers expected, {len(offers)} delivered, "
+          f"{duplicates} duplicate deliveries of the same offer id; killed after about "
+          f"{killed_after} of {len(lines)} events")
+    assert set(got) == set(expected), "missing or unpredicted offers"
+    assert all(value == expected[offer_id] for offer_id, values in got.items()
+               for value in values), "an offer differs from the replay's decision"
+
+
+async def _send_paced(bootstrap: str, topic: str, lines: list[bytes], per_second: int) -> None:
+    chunk = max(1, per_second // 20)
+    for start in range(0, len(lines), chunk):
+        await send_lines(bootstrap, topic, lines[start:start + chunk])
+        await asyncio.sleep(0.05)
