@@ -24,6 +24,7 @@ from faust.web import Request, Response, View
 
 from streams.config import EngineSettings
 from streams.engine import Engine
+from streams.tuning import tune_gc
 
 
 class _HostOnlyBoot(BootStrategy):
@@ -123,6 +124,7 @@ def run_worker(settings: EngineSettings, engine: Engine, loglevel: str = "info")
     Log level 'info' or lower on purpose: at 'warning' faust sets the root
     logger to DEBUG for its spinner, and debug calls in hot code get costly.
     """
+    tune_gc()
     app = create_app(settings, engine)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

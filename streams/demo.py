@@ -29,7 +29,7 @@ from streams.tail import follow_offers
 from streams.topics import ensure_topics
 from triggers import RuleBook
 
-RULES = Path("examples/saas-rules.yaml")
+RULES = Path(__file__).resolve().parent.parent / "examples" / "saas-rules.yaml"
 BROKEN_EVERY = 400  # one malformed event per this many, to show the dead-letter topic at work
 
 

@@ -146,6 +146,8 @@ class Engine:
         assert self._consumer is not None and self._writer is not None
         interval = self.settings.checkpoint_interval_ms / 1000
         while not self._stopping.is_set():
+            if self._pending_events == 0:
+                self._last_checkpoint = time.monotonic()  # the interval starts with new work
             wait = max(0.0, interval - (time.monotonic() - self._last_checkpoint))
             batch = await self._consumer.getmany(
                 timeout_ms=int(wait * 1000) + 1, max_records=self.settings.max_batch_events
@@ -241,6 +243,8 @@ class Engine:
     # -- checkpoints -------------------------------------------------------
 
     def _checkpoint_due(self) -> bool:
+        if self._pending_events == 0:
+            return False  # nothing new: an idle worker does not write empty checkpoints
         if self._pending_events >= self.settings.checkpoint_max_events:
             return True
         elapsed = time.monotonic() - self._last_checkpoint
