@@ -78,11 +78,14 @@ async def send_lines(bootstrap: str, topic: str, lines: Iterable[bytes],
 
 
 async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60,
-                     settle: float = 1.0) -> list[ConsumerRecord[bytes, bytes]]:
+                     settle: float = 1.0, committed_only: bool = False,
+                     ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of a topic: waits for `expected` records, then `settle` seconds
     more so that unexpected extra records (duplicates) are seen too."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                fetch_max_wait_ms=100)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100,
+        isolation_level="read_committed" if committed_only else "read_uncommitted",
+    )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
