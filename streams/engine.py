@@ -1,19 +1,9 @@
 """The ingest loop: usage events in, offers out, state checkpointed.
 
 A batch loop on aiokafka (see ../shared/ARCHITECTURE.md, "Why the hot path is
-a batch loop"): fetch many records, run the decision core per record, and make
-the result durable in checkpoints. The order inside a checkpoint is the whole
-of the delivery guarantee:
-
-1. wait until the offers, dead letters and forwarded events are acknowledged;
-2. write each changed account's state once to the changelog, wait for it;
-3. commit the source offsets.
-
-A crash before 1 completes redoes the work (same offers, same ids); between 1
-and 2 it re-decides from the old state, re-sending offers with the ids already
-sent (a consumer drops them); after 2 the replayed records are recognised by
-the offset each account state carries and skipped. With `transactions`, the
-whole checkpoint is one Kafka transaction and nothing is seen twice.
+a batch loop"): fetch many records, run the decision core per record, send the
+offers at once, and make the work durable in checkpoints (streams/checkpoint.py
+holds their ordering, which is the whole of the delivery guarantee).
 """
 
 from __future__ import annotations
@@ -28,6 +18,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from schemas.events import InvalidEvent, decode_event
+from streams.checkpoint import Checkpointer
 from streams.config import EngineSettings
 from streams.metrics import EngineMetrics
 from streams.outputs import BatchWriter
@@ -35,6 +26,7 @@ from streams.partitioning import home_partition
 from streams.state_store import PartitionState, restore
 from streams.topics import ensure_topics
 from triggers import RuleBook, evaluate
+from triggers.engine import NOTHING
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +57,7 @@ class Engine:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._writer: BatchWriter | None = None
+        self._checkpointer: Checkpointer | None = None
 
     @property
     def stopping(self) -> bool:
@@ -120,6 +113,10 @@ class Engine:
             rebalance_timeout_ms=max(settings.session_timeout_ms, 30_000),
             **options,
         )
+        self._checkpointer = Checkpointer(
+            self._writer, self._producer, self._consumer, settings.topics.changelog,
+            settings.group_id, settings.transactions, self.metrics,
+        )
         self._consumer.subscribe([settings.topics.events], listener=_Rebalance(self))
         await self._consumer.start()
 
@@ -155,7 +152,7 @@ class Engine:
             async with self._lock:
                 for tp, records in batch.items():
                     self._process(tp, records)
-                await self._writer.send()
+                await self._writer.send()  # offers go out now, not at the checkpoint
                 if self._checkpoint_due():
                     await self._checkpoint()
 
@@ -163,9 +160,9 @@ class Engine:
         """Checkpoint what was done, leave the group, close the clients."""
         self._stopping.set()
         async with self._lock:
-            if self._consumer is not None and self._writer is not None:
+            if self._consumer is not None and self._checkpointer is not None:
                 try:
-                    await self._checkpoint()
+                    await self._checkpoint(wait=True)
                 finally:
                     await self._consumer.stop()
             if self._producer is not None:
@@ -182,7 +179,7 @@ class Engine:
         writer, book, metrics = self._writer, self.book, self.metrics
         topics = self.settings.topics
         partitions = self.partitions
-        applied = store.applied
+        applied, dirty = store.applied, store.dirty
         for record in records:
             try:
                 if record.value is None:
@@ -201,7 +198,9 @@ class Engine:
                 continue
             result = evaluate(store.account(account_id), event, book)
             applied[account_id] = record.offset
-            store.dirty.add(account_id)
+            dirty.add(account_id)
+            if result is NOTHING:
+                continue  # most events: state updated, nothing fired
             if result.duplicate:
                 metrics.duplicates += 1
             elif result.ignored is not None:
@@ -250,43 +249,17 @@ class Engine:
         elapsed = time.monotonic() - self._last_checkpoint
         return elapsed * 1000 >= self.settings.checkpoint_interval_ms
 
-    async def _checkpoint(self, partitions: Iterable[int] | None = None) -> None:
-        """Make the work so far durable (see the module docstring for the order)."""
-        assert self._writer is not None and self._consumer is not None
-        assert self._producer is not None
-        started = time.monotonic()
+    async def _checkpoint(self, partitions: Iterable[int] | None = None, wait: bool = False) -> None:
+        """Checkpoint these partitions (all by default); `wait` for it to be durable."""
+        assert self._checkpointer is not None
         chosen = set(self.stores if partitions is None else partitions)
-        offsets = {tp: o for tp, o in self._positions.items() if tp.partition in chosen}
-        if not self.settings.transactions:
-            await self._writer.flush()  # 1. offers, dead letters, forwards
-        changed = 0
-        changelog = self.settings.topics.changelog
-        for partition in chosen:
-            store = self.stores.get(partition)
-            if store is None:
-                continue
-            for key, value in store.drain_changes():
-                self._writer.write(changelog, partition, key, value)
-                changed += 1
-        await self._writer.flush()  # 2. state
-        if self.settings.transactions:
-            if offsets:
-                await self._producer.send_offsets_to_transaction(offsets, self.settings.group_id)
-            await self._producer.commit_transaction()
-            await self._producer.begin_transaction()
-        elif offsets:
-            await self._consumer.commit(offsets)  # 3. offsets
-        for tp in offsets:
-            if self._positions.get(tp) == offsets[tp]:
-                del self._positions[tp]
+        offsets = {tp: self._positions.pop(tp) for tp in list(self._positions)
+                   if tp.partition in chosen}
+        stores = [self.stores[p] for p in chosen if p in self.stores]
+        await self._checkpointer.commit(stores, offsets, wait=wait)
         self._pending_events = 0
         self._last_checkpoint = time.monotonic()
         self._update_gauges()
-        metrics = self.metrics
-        metrics.checkpoints += 1
-        metrics.changelog_records += changed
-        metrics.checkpoint_seconds = self._last_checkpoint - started
-        metrics.last_checkpoint_at = time.time()
 
     def _update_gauges(self) -> None:
         """Lag from the high watermark of the last fetch (ListOffsets is not reliable
@@ -308,7 +281,7 @@ class Engine:
         async with self._lock:
             mine = {tp.partition for tp in revoked if tp.partition in self.stores}
             if mine:
-                await self._checkpoint(mine)
+                await self._checkpoint(mine, wait=True)
             self._set_aside.clear()
             for tp in revoked:
                 store = self.stores.pop(tp.partition, None)

@@ -23,20 +23,19 @@ class RecordTooLarge(ValueError):
 
 
 class BatchWriter:
-    """Collects records per topic-partition; `send()` and `flush()` deliver them."""
+    """Collects records per topic-partition; `send()` hands them to the producer."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
         self._open: dict[tuple[str, int], Any] = {}  # aiokafka BatchBuilder
         self._full: list[tuple[str, int, Any]] = []
         self._in_flight: list[asyncio.Future[object]] = []
-        self.records = 0
 
     def write(
         self, topic: str, partition: int, key: bytes | None, value: bytes | None,
         headers: Headers = (),
     ) -> None:
-        """Queue one record. Nothing is sent until `send()` or `flush()`."""
+        """Queue one record. Nothing is sent until `send()`."""
         header_list = list(headers)  # aiokafka's record builder takes only a list
         slot = (topic, partition)
         batch = self._open.get(slot)
@@ -47,7 +46,6 @@ class BatchWriter:
             batch = self._open[slot] = self._producer.create_batch()
             if batch.append(key=key, value=value, timestamp=None, headers=header_list) is None:
                 raise RecordTooLarge(f"a record of {len(value or b'')} bytes for {topic}")
-        self.records += 1
 
     async def send(self) -> None:
         """Hand every queued batch to the producer; delivery goes on in the background."""
@@ -59,17 +57,7 @@ class BatchWriter:
                 await self._producer.send_batch(batch, topic, partition=partition)
             )
 
-    async def flush(self) -> None:
-        """Send everything queued and wait until the broker has acknowledged all of it."""
-        await self.send()
+    def take_in_flight(self) -> list[asyncio.Future[object]]:
+        """The delivery futures of everything sent so far; the caller now owns the wait."""
         in_flight, self._in_flight = self._in_flight, []
-        if in_flight:
-            await asyncio.gather(*in_flight)
-        self.records = 0
-
-    def discard(self) -> None:
-        """Forget what was not sent (after an aborted transaction)."""
-        self._open.clear()
-        self._full.clear()
-        self._in_flight.clear()
-        self.records = 0
+        return in_flight

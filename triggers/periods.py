@@ -6,16 +6,34 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime
+from functools import lru_cache
+
+DAY = 86_400
 
 
 def monthly_period(at: float, anchor: float | None) -> tuple[float, float]:
-    """The [start, end) of the billing month holding `at`, as POSIX seconds (UTC)."""
-    moment = datetime.fromtimestamp(at, UTC)
-    day = datetime.fromtimestamp(anchor, UTC).day if anchor is not None else 1
-    start = _anchor_in_month(moment.year, moment.month, day)
+    """The [start, end) of the billing month holding `at`, as POSIX seconds (UTC).
+
+    Periods start at midnight, so the answer depends only on the day of `at` and
+    the anchor's day of the month: both are cached, since each account asks on
+    its first counter event of every period.
+    """
+    anchor_day = _day_of_month(int(anchor // DAY)) if anchor is not None else 1
+    return _period_of_day(int(at // DAY), anchor_day)
+
+
+@lru_cache(maxsize=4096)
+def _day_of_month(day_index: int) -> int:
+    return datetime.fromtimestamp(day_index * DAY, UTC).day
+
+
+@lru_cache(maxsize=65_536)
+def _period_of_day(day_index: int, anchor_day: int) -> tuple[float, float]:
+    moment = datetime.fromtimestamp(day_index * DAY, UTC)
+    start = _anchor_in_month(moment.year, moment.month, anchor_day)
     if start > moment:
-        start = _anchor_in_month(*_shift(moment.year, moment.month, -1), day)
-    end = _anchor_in_month(*_shift(start.year, start.month, 1), day)
+        start = _anchor_in_month(*_shift(moment.year, moment.month, -1), anchor_day)
+    end = _anchor_in_month(*_shift(start.year, start.month, 1), anchor_day)
     return start.timestamp(), end.timestamp()
 
 

@@ -10,6 +10,7 @@ Times are POSIX seconds (floats), taken from event time.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,7 +112,7 @@ class AccountState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AccountState:
-        seen = bytes.fromhex(data["seen"])[: FINGERPRINT_SIZE * DEDUPE_WINDOW]
+        seen = base64.b64decode(data["seen"])[: FINGERPRINT_SIZE * DEDUPE_WINDOW]
         return cls(
             account_id=data["account_id"],
             plan=data["plan"],
@@ -144,7 +145,7 @@ def encode_state(state: AccountState) -> bytes:
 
 def _encode_other(value: object) -> object:
     if isinstance(value, bytearray):
-        return value.hex()
+        return base64.b64encode(value).decode()
     if isinstance(value, frozenset):
         return sorted(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
