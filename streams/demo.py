@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import orjson
@@ -34,6 +36,8 @@ BROKEN_EVERY = 400  # one malformed event per this many, to show the dead-letter
 
 
 def run_demo(duration: float, accounts: int, rate: int) -> None:
+    # SIGTERM stops the demo like Ctrl-C does, so the broker and worker are stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
     book = RuleBook.compile(load_rules(RULES))
     web_port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="upsell-demo-")) / "worker.log"
@@ -107,6 +111,10 @@ async def _send_events(bootstrap: str, book: RuleBook, accounts: int, rate: int,
 async def _print_offers(bootstrap: str) -> None:
     async for offer in follow_offers(bootstrap, "upsell-offers", from_beginning=True):
         print(describe_offer(offer), flush=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _get_json(url: str) -> dict[str, Any]:
