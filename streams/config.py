@@ -88,6 +88,10 @@ class EngineSettings(BaseSettings):
     transactions: bool = Field(
         default=False, description="Exactly-once: one Kafka transaction per checkpoint."
     )
+    # Kafka fences an older producer with the same transactional id, so a zombie
+    # worker cannot commit after its replacement started: give each worker a
+    # stable id of its own (a pod name); the default is the group and host name.
+    transactional_id: str | None = None
     # Upper bound on how long a fetch waits for data. The embedded broker holds
     # an empty fetch for this whole time, so it bounds idle latency there.
     fetch_max_wait_ms: int = Field(default=50, ge=1)

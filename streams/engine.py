@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
-from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -79,7 +79,9 @@ class Engine:
         await ensure_topics(self.bootstrap_servers, settings.topics, options)
         producer_options: dict[str, object] = {"acks": "all", "linger_ms": 5}
         if settings.transactions:
-            producer_options["transactional_id"] = f"{settings.group_id}-{id(self):x}"
+            producer_options["transactional_id"] = settings.transactional_id or (
+                f"{settings.group_id}-{socket.gethostname()}"
+            )
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
             max_batch_size=256 * 1024,
@@ -249,14 +251,11 @@ class Engine:
         elapsed = time.monotonic() - self._last_checkpoint
         return elapsed * 1000 >= self.settings.checkpoint_interval_ms
 
-    async def _checkpoint(self, partitions: Iterable[int] | None = None, wait: bool = False) -> None:
-        """Checkpoint these partitions (all by default); `wait` for it to be durable."""
+    async def _checkpoint(self, wait: bool = False) -> None:
+        """Checkpoint every partition held; `wait` until it is durable."""
         assert self._checkpointer is not None
-        chosen = set(self.stores if partitions is None else partitions)
-        offsets = {tp: self._positions.pop(tp) for tp in list(self._positions)
-                   if tp.partition in chosen}
-        stores = [self.stores[p] for p in chosen if p in self.stores]
-        await self._checkpointer.commit(stores, offsets, wait=wait)
+        offsets, self._positions = self._positions, {}
+        await self._checkpointer.commit(self.stores.values(), offsets, wait=wait)
         self._pending_events = 0
         self._last_checkpoint = time.monotonic()
         self._update_gauges()
@@ -279,9 +278,10 @@ class Engine:
         partition and often gives most of them straight back."""
         assert self._consumer is not None
         async with self._lock:
-            mine = {tp.partition for tp in revoked if tp.partition in self.stores}
-            if mine:
-                await self._checkpoint(mine, wait=True)
+            if any(tp.partition in self.stores for tp in revoked):
+                # All partitions, not only the revoked ones: with transactions a
+                # commit covers every output sent so far, so it must carry every offset.
+                await self._checkpoint(wait=True)
             self._set_aside.clear()
             for tp in revoked:
                 store = self.stores.pop(tp.partition, None)
