@@ -106,9 +106,10 @@ def create_app(settings: EngineSettings, engine: Engine) -> faust.App:
             "lag": m.lag,
             "events": m.events,
             "invalid_events": m.invalid,
-            "offers": sum(m.offers.values()),
-            "offers_by_trigger": dict(m.offers),
-            "held_back_by_guard": dict(m.suppressed),
+            "offers": m.decisions.offers.total(),
+            "offers_by_trigger": dict(m.decisions.offers),
+            "conversions_by_trigger": dict(m.decisions.conversions),
+            "held_back_by_guard": dict(m.decisions.suppressed),
             "checkpoints": m.checkpoints,
             "last_checkpoint_seconds_ago": (
                 round(time.time() - m.last_checkpoint_at, 1) if m.last_checkpoint_at else None

@@ -179,6 +179,7 @@ class Engine:
             return  # revoked while the batch was in flight: the new owner reads it
         assert self._writer is not None
         writer, book, metrics = self._writer, self.book, self.metrics
+        decisions = metrics.decisions
         topics = self.settings.topics
         partitions = self.partitions
         applied, dirty = store.applied, store.dirty
@@ -203,17 +204,10 @@ class Engine:
             dirty.add(account_id)
             if result is NOTHING:
                 continue  # most events: state updated, nothing fired
-            if result.duplicate:
-                metrics.duplicates += 1
-            elif result.ignored is not None:
-                metrics.ignored[result.ignored] += 1
-            for suppression in result.suppressed:
-                metrics.suppressed[suppression.guard] += 1
-            metrics.conversions += len(result.converted)
+            decisions.add(result)
             for offer in result.offers:
                 writer.write(topics.offers, home, account_id.encode(),
                              offer.model_dump_json().encode())
-                metrics.offers[offer.trigger_id] += 1
         metrics.events += len(records)
         self._pending_events += len(records)
         self._positions[tp] = self._consumed[tp] = records[-1].offset + 1

@@ -8,8 +8,9 @@ numbers: bounded sets, never account ids or event contents.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass, field
+
+from triggers.tally import Tally
 
 
 @dataclass
@@ -17,13 +18,9 @@ class EngineMetrics:
     started_at: float = field(default_factory=time.time)
     events: int = 0
     invalid: int = 0  # sent to the dead-letter topic
-    duplicates: int = 0
+    decisions: Tally = field(default_factory=Tally)
     replayed: int = 0  # records at or below the offset already applied (after a restart)
     forwarded: int = 0  # events on a partition their account does not hash to
-    ignored: Counter[str] = field(default_factory=Counter)
-    offers: Counter[str] = field(default_factory=Counter)  # by trigger
-    suppressed: Counter[str] = field(default_factory=Counter)  # by guard
-    conversions: int = 0
     checkpoints: int = 0
     checkpoint_seconds: float = 0.0  # the last one
     last_checkpoint_at: float = 0.0
@@ -45,20 +42,22 @@ class EngineMetrics:
         metric("events_total", "counter", "Events consumed.", [("", self.events)])
         metric("events_invalid_total", "counter", "Events sent to the dead-letter topic.",
                [("", self.invalid)])
+        decisions = self.decisions
         metric("events_duplicate_total", "counter", "Events whose id was already applied.",
-               [("", self.duplicates)])
+               [("", decisions.duplicates)])
         metric("events_replayed_total", "counter", "Records skipped as already applied.",
                [("", self.replayed)])
         metric("events_forwarded_total", "counter",
                "Events forwarded to their account's partition.", [("", self.forwarded)])
         metric("events_ignored_total", "counter", "Valid events the rules cannot use.",
-               [(f'{{reason="{_escape(r)}"}}', n) for r, n in sorted(self.ignored.items())])
+               [(f'{{reason="{_escape(r)}"}}', n) for r, n in sorted(decisions.ignored.items())])
         metric("offers_total", "counter", "Offers published, by trigger.",
-               [(f'{{trigger="{_escape(t)}"}}', n) for t, n in sorted(self.offers.items())])
+               [(f'{{trigger="{_escape(t)}"}}', n) for t, n in sorted(decisions.offers.items())])
         metric("offers_suppressed_total", "counter", "Offers held back, by guard.",
-               [(f'{{guard="{_escape(g)}"}}', n) for g, n in sorted(self.suppressed.items())])
-        metric("conversions_total", "counter", "Offers converted by a plan change.",
-               [("", self.conversions)])
+               [(f'{{guard="{_escape(g)}"}}', n) for g, n in sorted(decisions.suppressed.items())])
+        metric("conversions_total", "counter", "Offers converted by an upgrade, by trigger.",
+               [(f'{{trigger="{_escape(t)}"}}', n)
+                for t, n in sorted(decisions.conversions.items())])
         metric("checkpoints_total", "counter", "Checkpoints committed.", [("", self.checkpoints)])
         metric("checkpoint_duration_seconds", "gauge", "Duration of the last checkpoint.",
                [("", self.checkpoint_seconds)])

@@ -44,7 +44,7 @@ class Evaluation(NamedTuple):
 
     offers: tuple[Offer, ...] = ()
     suppressed: tuple[Suppression, ...] = ()
-    converted: tuple[str, ...] = ()  # offer ids this event converted (an upgrade)
+    converted: tuple[OfferRecord, ...] = ()  # offers this event converted (an upgrade)
     duplicate: bool = False  # an event id already applied: the state did not change
     ignored: str | None = None  # why the event could not be used (unknown metric, ...)
 
@@ -176,7 +176,7 @@ def _on_subscription(
             continue
         if _converts(record, old_plan, old_addons, state, book):
             record.status = "converted"
-            converted.append(record.offer_id)
+            converted.append(record)
     return Evaluation(converted=tuple(converted), ignored=ignored)
 
 

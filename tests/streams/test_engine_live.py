@@ -57,7 +57,7 @@ async def test_offers_match_the_replay_and_bad_events_go_to_the_dlq(
         assert headers["upsell.source.topic"] == settings.topics.events.encode()
         assert int(headers["upsell.source.offset"]) >= 0
     assert engine.metrics.invalid == 3
-    assert engine.metrics.duplicates == 1
+    assert engine.metrics.decisions.duplicates == 1
     assert engine.metrics.events == len(LINES)
 
 

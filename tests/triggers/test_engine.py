@@ -43,7 +43,7 @@ def test_upgrade_after_an_offer_marks_it_converted() -> None:
     account = Account(book(guards="conversion_window_days: 30"))
     offer = account.seats(8).offers[0]
     result = account.send("subscription", day=3, plan="pro")
-    assert result.converted == (offer.offer_id,)
+    assert [(r.offer_id, r.trigger_id) for r in result.converted] == [(offer.offer_id, "seats-80")]
     assert account.state.find_offer(offer.offer_id).status == "converted"  # type: ignore[union-attr]
 
 
@@ -56,14 +56,15 @@ def test_upgrade_past_the_window_is_not_a_conversion() -> None:
 def test_upgrade_beyond_the_recommended_tier_converts_the_upsell() -> None:
     account = Account(book())
     offer = account.seats(8).offers[0]
-    assert account.send("subscription", day=1, plan="enterprise").converted == (offer.offer_id,)
+    result = account.send("subscription", day=1, plan="enterprise")
+    assert [r.offer_id for r in result.converted] == [offer.offer_id]
 
 
 def test_buying_the_add_on_converts_the_cross_sell() -> None:
     account = Account(book())
     offer = account.send("milestone", name="project_completed").offers[0]
     result = account.send("subscription", day=1, plan="basic", addons=["reports"])
-    assert result.converted == (offer.offer_id,)
+    assert [r.offer_id for r in result.converted] == [offer.offer_id]
 
 
 def test_offer_status_follows_responses() -> None:
