@@ -212,10 +212,16 @@ def produce(bootstrap_servers: str | None, topic: str | None, raw: bool, events:
     """
     from streams.producer import EventProducer
 
+    from streams.topics import ensure_topics
+
     bootstrap, options = _kafka(bootstrap_servers)
-    topic = topic or TopicSettings().events
+    topics = TopicSettings() if topic is None else TopicSettings(events=topic)
+    topic = topics.events
 
     async def send() -> tuple[int, list[tuple[int, str]]]:
+        # Sending to a missing topic would let the broker create it with its own
+        # layout; create the engine's topics first (a no-op when they exist).
+        await ensure_topics(bootstrap, topics, options)
         async with EventProducer(bootstrap, topic, **options) as producer:
             if not raw:
                 report = await producer.send_lines(events)

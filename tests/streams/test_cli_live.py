@@ -1,0 +1,112 @@
+"""The command line against the embedded broker: produce, tail, and the worker's
+web endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import orjson
+
+from streams.broker import EmbeddedBroker, free_port
+from tests.factories import EXAMPLE_RULES, ROOT
+from tests.streams.kafka_helpers import EXAMPLE_EVENTS, read_topic
+
+UPSELL = [sys.executable, "-m", "streams.cli"]
+
+
+def test_produce_sends_valid_events_keyed_and_refuses_invalid_ones(
+    broker: EmbeddedBroker, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}-events"
+    done = subprocess.run(
+        [*UPSELL, "produce", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
+         str(EXAMPLE_EVENTS)],
+        capture_output=True, cwd=ROOT, timeout=60,
+    )
+    lines = EXAMPLE_EVENTS.read_bytes().splitlines()
+    assert done.returncode == 1
+    stderr = done.stderr.decode()
+    assert "line 121: usage.value: Input should be a valid number" in stderr
+    assert f"sent {len(lines) - 3} events to {topic}, rejected 3 invalid lines" in stderr
+    records = asyncio.run(read_topic(broker.bootstrap_servers, topic, len(lines) - 3))
+    assert len(records) == len(lines) - 3
+    assert all(r.key == orjson.loads(r.value)["account_id"].encode() for r in records)  # type: ignore[arg-type]
+
+
+def test_produce_without_a_broker_says_how_to_get_one() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPSELL_")}
+    done = subprocess.run([*UPSELL, "produce", str(EXAMPLE_EVENTS)], capture_output=True,
+                          cwd=ROOT, env=env, timeout=30)
+    assert done.returncode == 2
+    assert b"pass --bootstrap-servers or set UPSELL_KAFKA_BOOTSTRAP_SERVERS" in done.stderr
+
+
+def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
+    broker: EmbeddedBroker, topic_prefix: str
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ, "UPSELL_TOPIC_EVENTS": f"{topic_prefix}-events",
+        "UPSELL_TOPIC_OFFERS": f"{topic_prefix}-offers", "UPSELL_TOPIC_DLQ": f"{topic_prefix}-dlq",
+        "UPSELL_TOPIC_CHANGELOG": f"{topic_prefix}-changelog", "UPSELL_TOPIC_PARTITIONS": "2",
+        "UPSELL_GROUP_ID": f"{topic_prefix}-group", "UPSELL_SESSION_TIMEOUT_MS": "6000",
+    }
+    worker = subprocess.Popen(
+        [*UPSELL, "worker", "--bootstrap-servers", broker.bootstrap_servers,
+         "--rules", str(EXAMPLE_RULES), "--web-port", str(port)],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    tail = subprocess.Popen(
+        [*UPSELL, "tail", "--bootstrap-servers", broker.bootstrap_servers, "--pretty",
+         "--from-beginning", "--topic", f"{topic_prefix}-offers"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert _wait_for(f"http://127.0.0.1:{port}/health", 200, timeout=60)
+        subprocess.run(
+            [*UPSELL, "produce", "--bootstrap-servers", broker.bootstrap_servers, "--topic",
+             f"{topic_prefix}-events", str(EXAMPLE_EVENTS)],
+            cwd=ROOT, capture_output=True, timeout=60,
+        )
+        sent = len(EXAMPLE_EVENTS.read_bytes().splitlines()) - 3  # produce refuses 3 bad lines
+        deadline = time.monotonic() + 30
+        metrics = ""
+        while f"upsell_events_total {sent}\n" not in metrics and time.monotonic() < deadline:
+            time.sleep(0.3)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
+                metrics = reply.read().decode()
+        assert f"upsell_events_total {sent}\n" in metrics
+        assert 'upsell_offers_total{trigger="seats-80"}' in metrics
+        assert "upsell_consumer_lag" in metrics
+        sockets = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        listening = {line.split()[1] for line in sockets if line.split()[3] == "0A"}
+        assert f"0100007F:{port:04X}" in listening  # 127.0.0.1 only
+        assert f"00000000:{port:04X}" not in listening
+    finally:
+        worker.terminate()
+        assert worker.wait(30) == 0
+        tail.terminate()
+        printed = tail.communicate(timeout=10)[0].decode().splitlines()
+    assert len(printed) == 15
+    assert any("basic -> Professional ($98/mo): 10 of 10 seats used (100%)" in line
+               for line in printed)
+
+
+def _wait_for(url: str, status: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == status:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    return False
