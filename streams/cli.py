@@ -211,7 +211,6 @@ def produce(bootstrap_servers: str | None, topic: str | None, raw: bool, events:
     Invalid lines are reported with their line number and not sent (exit 1).
     """
     from streams.producer import EventProducer
-
     from streams.topics import ensure_topics
 
     bootstrap, options = _kafka(bootstrap_servers)
