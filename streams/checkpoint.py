@@ -73,6 +73,11 @@ class Checkpointer:
         if wait:
             await self.wait()
 
+    @property
+    def busy(self) -> bool:
+        """A checkpoint is still being made durable."""
+        return self._in_flight is not None and not self._in_flight.done()
+
     async def wait(self) -> None:
         """Wait for the checkpoint in flight; raises what it raised."""
         task, self._in_flight = self._in_flight, None

@@ -238,9 +238,13 @@ class Engine:
     # -- checkpoints -------------------------------------------------------
 
     def _checkpoint_due(self) -> bool:
-        if self._pending_events == 0:
+        assert self._checkpointer is not None
+        pending, limit = self._pending_events, self.settings.checkpoint_max_events
+        if pending == 0:
             return False  # nothing new: an idle worker does not write empty checkpoints
-        if self._pending_events >= self.settings.checkpoint_max_events:
+        if self._checkpointer.busy and pending < 2 * limit:
+            return False  # the previous one is still flushing: keep deciding meanwhile
+        if pending >= limit:
             return True
         elapsed = time.monotonic() - self._last_checkpoint
         return elapsed * 1000 >= self.settings.checkpoint_interval_ms

@@ -145,7 +145,8 @@ def encode_state(state: AccountState) -> bytes:
 
 def _encode_other(value: object) -> object:
     if isinstance(value, bytearray):
-        return base64.b64encode(value).decode()
+        # Unused slots are zeros; `from_dict` pads them back, so this is lossless.
+        return base64.b64encode(value.rstrip(b"\0")).decode()
     if isinstance(value, frozenset):
         return sorted(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
