@@ -25,7 +25,7 @@ from streams.outputs import BatchWriter
 from streams.partitioning import home_partition
 from streams.state_store import PartitionState, restore
 from streams.topics import ensure_topics
-from triggers import RuleBook, evaluate
+from triggers import AccountState, RuleBook, evaluate
 from triggers.engine import NOTHING
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class Engine:
         decisions = metrics.decisions
         topics = self.settings.topics
         partitions = self.partitions
-        applied, dirty = store.applied, store.dirty
+        accounts, applied, dirty = store.accounts, store.applied, store.dirty
         for record in records:
             try:
                 if record.value is None:
@@ -199,7 +199,10 @@ class Engine:
             if applied.get(account_id, -1) >= record.offset:
                 metrics.replayed += 1
                 continue
-            result = evaluate(store.account(account_id), event, book)
+            state = accounts.get(account_id)
+            if state is None:
+                state = accounts[account_id] = AccountState(account_id)
+            result = evaluate(state, event, book)
             applied[account_id] = record.offset
             dirty.add(account_id)
             if result is NOTHING:

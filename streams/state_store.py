@@ -36,12 +36,6 @@ class PartitionState:
         self.applied: dict[str, int] = {}
         self.dirty: set[str] = set()
 
-    def account(self, account_id: str) -> AccountState:
-        state = self.accounts.get(account_id)
-        if state is None:
-            state = self.accounts[account_id] = AccountState(account_id)
-        return state
-
     def load(self, key: bytes, value: bytes | None) -> None:
         """Apply one changelog record (the last one per key wins)."""
         account_id = key.decode()

@@ -167,7 +167,7 @@ def _on_subscription(
     if now < state.plan_at:
         return NOTHING  # an older subscription state arriving late
     old_plan, old_addons = state.plan, state.addons
-    state.plan, state.addons, state.plan_at = event.plan, frozenset(event.addons), now
+    state.plan, state.addons, state.plan_at = event.plan, tuple(sorted(event.addons)), now
     ignored = None if event.plan in book.rules.plans else f"unknown plan '{event.plan}'"
     window = book.rules.guards.conversion_window_days * DAY
     converted = []
@@ -183,7 +183,7 @@ def _on_subscription(
 def _converts(
     record: OfferRecord,
     old_plan: str | None,
-    old_addons: frozenset[str],
+    old_addons: tuple[str, ...],
     state: AccountState,
     book: RuleBook,
 ) -> bool:

@@ -104,7 +104,7 @@ class RuleBook:
         return cap.per_days * DAY if cap is not None else 0.0
 
     def target_for(
-        self, trigger: CompiledTrigger, plan_id: str | None, addons: frozenset[str]
+        self, trigger: CompiledTrigger, plan_id: str | None, addons: tuple[str, ...]
     ) -> Target | None:
         """What this trigger would offer an account on `plan_id`; None if nothing fits
         (top tier, unknown plan, add-on already owned or not sold with this plan)."""

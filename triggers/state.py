@@ -10,7 +10,6 @@ Times are POSIX seconds (floats), taken from event time.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +19,12 @@ import orjson
 # How many recent event ids an account remembers to drop duplicates. Producer
 # retries resend an event within moments, so a short memory catches them; the
 # live engine also skips records at or below the offsets it has checkpointed,
-# so a crash replay does not depend on this window. 32 ids cost 256 bytes per
-# account (8-byte hashes in one bytearray), about 26 MB for 100k accounts.
+# so a crash replay does not depend on this window. The ids are kept as 64-bit
+# hashes in hex, in one string (at most 512 characters per account), which
+# orjson writes as it is: no conversion when the state is checkpointed.
 DEDUPE_WINDOW = 32
-FINGERPRINT_SIZE = 8
+FINGERPRINT_CHARS = 16
+SEEN_CHARS = DEDUPE_WINDOW * FINGERPRINT_CHARS
 
 # How many recent offers an account keeps to match responses and conversions.
 OFFER_HISTORY = 16
@@ -34,9 +35,9 @@ TICKET_HISTORY = 16
 OPEN_STATUSES = ("sent", "shown")
 
 
-def event_fingerprint(event_id: str) -> bytes:
-    """A stable 64-bit hash of an event id (Python's hash() changes between processes)."""
-    return hashlib.blake2b(event_id.encode(), digest_size=FINGERPRINT_SIZE).digest()
+def event_fingerprint(event_id: str) -> str:
+    """A stable 64-bit hash of an event id, in hex (Python's hash() changes between processes)."""
+    return hashlib.blake2b(event_id.encode(), digest_size=FINGERPRINT_CHARS // 2).hexdigest()
 
 
 @dataclass(slots=True)
@@ -61,7 +62,7 @@ class AccountState:
 
     account_id: str
     plan: str | None = None
-    addons: frozenset[str] = frozenset()
+    addons: tuple[str, ...] = ()  # sorted
     plan_at: float = float("-inf")  # event time of the subscription event applied
     signed_up_at: float | None = None
     gauges: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (value, at)
@@ -73,21 +74,20 @@ class AccountState:
     silenced: dict[str, float] = field(default_factory=dict)  # target -> silent until
     tickets: dict[str, tuple[bool, str, float]] = field(default_factory=dict)  # (open, severity, at)
     low_score_until: float = float("-inf")
-    seen: bytearray = field(default_factory=lambda: bytearray(FINGERPRINT_SIZE * DEDUPE_WINDOW))
-    seen_next: int = 0  # next slot of the `seen` ring
+    seen: str = ""  # fingerprints of the last DEDUPE_WINDOW event ids, oldest first
 
-    def seen_before(self, fingerprint: bytes) -> bool:
+    def seen_before(self, fingerprint: str) -> bool:
         """True if this event id was already applied; otherwise remember it.
 
-        A substring search over the ring is the fastest membership test here;
-        a match straddling two slots has a 2**-56 chance per event, far below
+        A substring search is the fastest membership test here; a match
+        straddling two fingerprints has a ~2**-60 chance per event, far below
         any producer's duplicate rate.
         """
-        if fingerprint in self.seen:
+        seen = self.seen
+        if fingerprint in seen:
             return True
-        start = self.seen_next * FINGERPRINT_SIZE
-        self.seen[start:start + FINGERPRINT_SIZE] = fingerprint
-        self.seen_next = (self.seen_next + 1) % DEDUPE_WINDOW
+        seen += fingerprint
+        self.seen = seen if len(seen) <= SEEN_CHARS else seen[FINGERPRINT_CHARS:]
         return False
 
     def find_offer(self, offer_id: str) -> OfferRecord | None:
@@ -112,11 +112,10 @@ class AccountState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AccountState:
-        seen = base64.b64decode(data["seen"])[: FINGERPRINT_SIZE * DEDUPE_WINDOW]
         return cls(
             account_id=data["account_id"],
             plan=data["plan"],
-            addons=frozenset(data["addons"]),
+            addons=tuple(data["addons"]),
             plan_at=_infinite(data["plan_at"]),
             signed_up_at=data["signed_up_at"],
             gauges={k: (v[0], v[1]) for k, v in data["gauges"].items()},
@@ -128,8 +127,7 @@ class AccountState:
             silenced=dict(data["silenced"]),
             tickets={k: (v[0], v[1], v[2]) for k, v in data["tickets"].items()},
             low_score_until=_infinite(data["low_score_until"]),
-            seen=bytearray(seen.ljust(FINGERPRINT_SIZE * DEDUPE_WINDOW, b"\0")),
-            seen_next=data["seen_next"] % DEDUPE_WINDOW,
+            seen=data["seen"][-SEEN_CHARS:],
         )
 
     def __eq__(self, other: object) -> bool:
@@ -139,17 +137,9 @@ class AccountState:
 
 
 def encode_state(state: AccountState) -> bytes:
-    """JSON bytes of a state. orjson writes the dataclass itself; -inf times become null."""
-    return orjson.dumps(state, default=_encode_other)
-
-
-def _encode_other(value: object) -> object:
-    if isinstance(value, bytearray):
-        # Unused slots are zeros; `from_dict` pads them back, so this is lossless.
-        return base64.b64encode(value.rstrip(b"\0")).decode()
-    if isinstance(value, frozenset):
-        return sorted(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")
+    """JSON bytes of a state: orjson writes the slotted dataclass natively
+    (-inf times become null, which `from_dict` reads back)."""
+    return orjson.dumps(state)
 
 
 def _infinite(value: float | None) -> float:

@@ -6,7 +6,7 @@ from schemas.events import decode_event
 from tests.factories import Account, book, event_json, fired
 from triggers import AccountState, evaluate
 from triggers.offers import offer_id_for
-from triggers.state import DEDUPE_WINDOW, FINGERPRINT_SIZE
+from triggers.state import SEEN_CHARS
 
 
 def test_duplicate_event_id_changes_nothing() -> None:
@@ -103,4 +103,4 @@ def test_dedupe_memory_is_bounded() -> None:
     account = Account(book())
     for n in range(200):
         account.send("usage", day=n / 100, metric="seats", value=1)
-    assert len(account.state.seen) == DEDUPE_WINDOW * FINGERPRINT_SIZE
+    assert len(account.state.seen) == SEEN_CHARS
