@@ -84,7 +84,7 @@ class Engine:
             )
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
-            max_batch_size=256 * 1024,
+            max_batch_size=1024 * 1024,
             **producer_options,
             **options,
         )
