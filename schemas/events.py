@@ -13,6 +13,7 @@ before the engine knows them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -29,15 +30,24 @@ CONTRACT_VERSION = 1
 
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 
+# Bounds keep a value the contract accepts from breaking the arithmetic behind
+# it: an offer expires days after its event, a billing period ends a month on.
+EventTime = Annotated[
+    AwareDatetime,
+    Field(ge=datetime(1970, 1, 1, tzinfo=UTC), le=datetime(2999, 12, 31, tzinfo=UTC)),
+]
+Amount = Annotated[float, Field(ge=0, le=1e12)]
+
 
 class EventBase(BaseModel):
     """Fields every event carries."""
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+    # allow_inf_nan=False: JSON has no Infinity or NaN, but lenient parsers accept them.
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore", allow_inf_nan=False)
 
     event_id: Identifier = Field(description="Unique id of this event; duplicates are dropped.")
     account_id: Identifier = Field(description="The customer account; also the Kafka key.")
-    occurred_at: AwareDatetime = Field(description="When it happened (RFC 3339, with time zone).")
+    occurred_at: EventTime = Field(description="When it happened (RFC 3339, with time zone).")
     schema_version: Literal[1] = Field(default=1, description="Version of this contract.")
 
 
@@ -47,10 +57,10 @@ class SubscriptionEvent(EventBase):
     type: Literal["subscription"]
     plan: Identifier
     addons: list[Identifier] = Field(default_factory=list)
-    started_at: AwareDatetime | None = Field(
+    started_at: EventTime | None = Field(
         default=None, description="Signup date; starts the onboarding grace period."
     )
-    renews_at: AwareDatetime | None = None
+    renews_at: EventTime | None = None
 
 
 class UsageEvent(EventBase):
@@ -58,9 +68,9 @@ class UsageEvent(EventBase):
 
     type: Literal["usage"]
     metric: Identifier
-    value: float | None = Field(default=None, ge=0, description="Gauge: the level now.")
-    delta: float | None = Field(
-        default=None, ge=0, description="Counter: the amount used since the last event."
+    value: Amount | None = Field(default=None, description="Gauge: the level now.")
+    delta: Amount | None = Field(
+        default=None, description="Counter: the amount used since the last event."
     )
 
     @model_validator(mode="after")
@@ -88,7 +98,7 @@ class ScoreEvent(EventBase):
     """A satisfaction or health score; `type` says which scale."""
 
     type: Literal["nps", "csat", "health_score"]
-    score: float
+    score: Annotated[float, Field(ge=-1e6, le=1e6)]
 
 
 class TicketEvent(EventBase):

@@ -54,6 +54,9 @@ class Checkpointer:
         self._transactional = transactional
         self._metrics = metrics
         self._in_flight: asyncio.Task[None] | None = None
+        # What this worker itself last committed per partition: after a rebalance,
+        # state set aside is reused only if the group's offset is still this one.
+        self.committed: Offsets = {}
 
     async def commit(
         self, stores: Iterable[PartitionState], offsets: Offsets, wait: bool = False
@@ -95,6 +98,7 @@ class Checkpointer:
         await asyncio.gather(*self._writer.take_in_flight())
         if offsets:
             await self._consumer.commit(offsets)  # 3. offsets
+            self.committed.update(offsets)
         self._done(len(changes), started)
 
     async def _in_transaction(
@@ -107,6 +111,7 @@ class Checkpointer:
         if offsets:
             await self._producer.send_offsets_to_transaction(offsets, self._group_id)
         await self._producer.commit_transaction()
+        self.committed.update(offsets)
         await self._producer.begin_transaction()
         self._done(len(changes), started)
 

@@ -48,8 +48,10 @@ class Engine:
         self.partitions = settings.topics.partitions  # the events topic's, once started
         self._positions: dict[TopicPartition, int] = {}  # next offset to commit
         self._consumed: dict[TopicPartition, int] = {}  # next offset to read
-        # Revoked partitions' state, with the committed offset it matches.
+        # Revoked partitions' state, with the offset this worker last committed there.
         self._set_aside: dict[int, tuple[PartitionState, int | None]] = {}
+        self._generation = 0  # assignments so far: a batch fetched before one is stale
+        self._fatal: BaseException | None = None
         self._pending_events = 0
         self._last_checkpoint = time.monotonic()
         self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
@@ -141,30 +143,47 @@ class Engine:
         return counts[topics.events]
 
     async def run(self) -> None:
-        """Consume until `stop()` is called."""
+        """Consume until `stop()` is called. Raises if the engine can no longer
+        vouch for its state (a failed checkpoint, restore or rebalance step): the
+        worker then exits and restarts from the last checkpoint."""
         assert self._consumer is not None and self._writer is not None
         interval = self.settings.checkpoint_interval_ms / 1000
-        while not self._stopping.is_set():
-            if self._pending_events == 0:
-                self._last_checkpoint = time.monotonic()  # the interval starts with new work
-            wait = max(0.0, interval - (time.monotonic() - self._last_checkpoint))
-            batch = await self._consumer.getmany(
-                timeout_ms=int(wait * 1000) + 1, max_records=self.settings.max_batch_events
-            )
-            async with self._lock:
-                for tp, records in batch.items():
-                    self._process(tp, records)
-                await self._writer.send()  # offers go out now, not at the checkpoint
-                if self._checkpoint_due():
-                    await self._checkpoint()
+        try:
+            while not self._stopping.is_set():
+                if self._pending_events == 0:
+                    self._last_checkpoint = time.monotonic()  # the interval starts with new work
+                wait = max(0.0, interval - (time.monotonic() - self._last_checkpoint))
+                generation = self._generation
+                batch = await self._consumer.getmany(
+                    timeout_ms=int(wait * 1000) + 1, max_records=self.settings.max_batch_events
+                )
+                async with self._lock:
+                    if self._fatal is not None:
+                        raise self._fatal
+                    if generation != self._generation:
+                        continue  # fetched before a rebalance: the consumer reads it again
+                    for tp, records in batch.items():
+                        self._process(tp, records)
+                    await self._writer.send()  # offers go out now, not at the checkpoint
+                    if self._checkpoint_due():
+                        await self._checkpoint()
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                self._fatal = self._fatal or exc
+            raise
 
     async def stop(self) -> None:
-        """Checkpoint what was done, leave the group, close the clients."""
+        """Checkpoint what was done, leave the group, close the clients.
+
+        After a failure there is no final checkpoint: state that may hold a
+        half-applied event or cover offers never sent must not be made durable.
+        """
         self._stopping.set()
         async with self._lock:
             if self._consumer is not None and self._checkpointer is not None:
                 try:
-                    await self._checkpoint(wait=True)
+                    if self._fatal is None:
+                        await self._checkpoint(wait=True)
                 finally:
                     await self._consumer.stop()
             if self._producer is not None:
@@ -202,7 +221,13 @@ class Engine:
             state = accounts.get(account_id)
             if state is None:
                 state = accounts[account_id] = AccountState(account_id)
-            result = evaluate(state, event, book)
+            try:
+                result = evaluate(state, event, book)
+            except Exception as exc:  # a bug or an input the contract let through
+                log.error("event at %s/%d/%d could not be evaluated: %s", tp.topic,
+                          tp.partition, record.offset, type(exc).__name__)
+                self._dead_letter(record, f"could not be evaluated: {type(exc).__name__}")
+                continue
             applied[account_id] = record.offset
             dirty.add(account_id)
             if result is NOTHING:
@@ -276,49 +301,78 @@ class Engine:
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Checkpoint, then set the partitions' state aside: a rebalance revokes every
-        partition and often gives most of them straight back."""
+        partition and often gives most of them straight back.
+
+        aiokafka only logs what a listener raises, so a failure here is kept in
+        `_fatal` for `run()` to raise, and nothing is set aside: a worker that
+        could not checkpoint (e.g. it was already out of the group) must not
+        reuse state another worker may have moved on from.
+        """
         assert self._consumer is not None
         async with self._lock:
-            if any(tp.partition in self.stores for tp in revoked):
-                # All partitions, not only the revoked ones: with transactions a
-                # commit covers every output sent so far, so it must carry every offset.
-                await self._checkpoint(wait=True)
+            self._generation += 1
             self._set_aside.clear()
-            for tp in revoked:
-                store = self.stores.pop(tp.partition, None)
-                if store is not None:
-                    self._set_aside[tp.partition] = (store, await self._consumer.committed(tp))
-                self.metrics.lag.pop(tp.partition, None)
-                self._positions.pop(tp, None)
-                self._consumed.pop(tp, None)
-            self._ready.clear()
+            try:
+                if self._fatal is None and any(tp.partition in self.stores for tp in revoked):
+                    # All partitions, not only the revoked ones: with transactions a
+                    # commit covers every output sent so far, so it must carry every offset.
+                    await self._checkpoint(wait=True)
+                    assert self._checkpointer is not None
+                    for tp in revoked:
+                        if tp.partition in self.stores:
+                            self._set_aside[tp.partition] = (
+                                self.stores[tp.partition], self._checkpointer.committed.get(tp)
+                            )
+            except Exception as exc:
+                log.error("checkpoint on revocation failed (%s): the worker will restart",
+                          type(exc).__name__)
+                self._fatal = self._fatal or exc
+            finally:
+                for tp in revoked:
+                    self.stores.pop(tp.partition, None)
+                    self.metrics.lag.pop(tp.partition, None)
+                    self._positions.pop(tp, None)
+                    self._consumed.pop(tp, None)
+                self._ready.clear()
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
-        """Take back state set aside if nobody committed on its partition since;
-        restore every other partition from the changelog."""
+        """Take back state set aside if the group's committed offset is still the
+        one this worker committed (nobody else moved on); restore every other
+        partition from the changelog."""
         assert self._consumer is not None
         async with self._lock:
-            new = []
-            for tp in sorted(assigned):
-                if tp.partition in self.stores:
-                    continue
-                aside = self._set_aside.pop(tp.partition, None)
-                if aside is not None and aside[1] == await self._consumer.committed(tp):
-                    self.stores[tp.partition] = aside[0]
-                else:
-                    new.append(tp.partition)
-            self._set_aside.clear()
-            started = time.monotonic()
-            restored = await restore(
-                self.settings.topics.changelog, new, self.settings.kafka.client_options(),
-                self.bootstrap_servers, self.settings.fetch_max_wait_ms,
-            )
-            self.stores.update(restored)
-            self.metrics.restore_seconds = time.monotonic() - started
-            self.metrics.restored_accounts = sum(len(s.accounts) for s in restored.values())
-            self.metrics.accounts = sum(len(s.accounts) for s in self.stores.values())
-            self._ready.set()
-            log.info("assigned partitions %s", sorted(self.stores))
+            self._generation += 1
+            try:
+                await self._take_partitions(assigned)
+            except Exception as exc:
+                log.error("state restore failed (%s): the worker will restart",
+                          type(exc).__name__)
+                self._fatal = self._fatal or exc
+
+    async def _take_partitions(self, assigned: set[TopicPartition]) -> None:
+        assert self._consumer is not None
+        new = []
+        for tp in sorted(assigned):
+            if tp.partition in self.stores:
+                continue
+            aside = self._set_aside.pop(tp.partition, None)
+            if aside is not None and aside[1] == await self._consumer.committed(tp):
+                self.stores[tp.partition] = aside[0]
+            else:
+                new.append(tp.partition)
+        self._set_aside.clear()
+        started = time.monotonic()
+        restored = await restore(
+            self.settings.topics.changelog, new, self.settings.kafka.client_options(),
+            self.bootstrap_servers, self.settings.fetch_max_wait_ms,
+            committed_only=self.settings.transactions,
+        )
+        self.stores.update(restored)
+        self.metrics.restore_seconds = time.monotonic() - started
+        self.metrics.restored_accounts = sum(len(s.accounts) for s in restored.values())
+        self.metrics.accounts = sum(len(s.accounts) for s in self.stores.values())
+        self._ready.set()
+        log.info("assigned partitions %s", sorted(self.stores))
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -64,12 +64,15 @@ async def restore(
     client_options: dict[str, Any],
     bootstrap_servers: str,
     fetch_max_wait_ms: int = 50,
+    committed_only: bool = False,
 ) -> dict[int, PartitionState]:
     """Rebuild the state of these partitions from the changelog.
 
     Reads each changelog partition up to the high watermark reported with the
     fetched data: ListOffsets (`end_offsets`) is not reliable on every
-    Kafka-compatible broker, the watermark in fetch responses is.
+    Kafka-compatible broker, the watermark in fetch responses is. With
+    transactions (`committed_only`), state of an aborted checkpoint must not
+    come back: it reads committed records only, up to the last stable offset.
     """
     states = {partition: PartitionState(partition) for partition in partitions}
     if not states:
@@ -81,6 +84,7 @@ async def restore(
         auto_offset_reset="earliest",
         fetch_max_wait_ms=fetch_max_wait_ms,
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        isolation_level="read_committed" if committed_only else "read_uncommitted",
         **client_options,
     )
     await consumer.start()
@@ -98,8 +102,8 @@ async def restore(
                         state.load(message.key, message.value)
                 records += len(messages)
             for tp in list(remaining):
-                highwater = consumer.highwater(tp)
-                if highwater is not None and await consumer.position(tp) >= highwater:
+                end = consumer.last_stable_offset(tp) if committed_only else consumer.highwater(tp)
+                if end is not None and end >= 0 and await consumer.position(tp) >= end:
                     remaining.discard(tp)
             await asyncio.sleep(0)
     finally:

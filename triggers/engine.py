@@ -162,10 +162,10 @@ def _on_score(state: AccountState, event: ScoreEvent, now: float, book: RuleBook
 def _on_subscription(
     state: AccountState, event: SubscriptionEvent, now: float, book: RuleBook
 ) -> Evaluation:
-    if event.started_at is not None:
-        state.signed_up_at = event.started_at.timestamp()
     if now < state.plan_at:
         return NOTHING  # an older subscription state arriving late
+    if event.started_at is not None:
+        state.signed_up_at = event.started_at.timestamp()
     old_plan, old_addons = state.plan, state.addons
     state.plan, state.addons, state.plan_at = event.plan, tuple(sorted(event.addons)), now
     ignored = None if event.plan in book.rules.plans else f"unknown plan '{event.plan}'"

@@ -75,3 +75,24 @@ def test_reason_does_not_echo_customer_values() -> None:
     with pytest.raises(InvalidEvent) as caught:
         decode_event(raw)
     assert "secret-41" not in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('"type": "usage", "metric": "seats", "value": Infinity', "Input should be a finite number"),
+        ('"type": "usage", "metric": "seats", "value": 1e400', "Input should be a finite number"),
+        ('"type": "usage", "metric": "calls", "delta": 1e13', "less than or equal to 1000000000000"),
+        ('"type": "nps", "score": NaN', "nps.score: Input should be a finite number"),
+    ],
+)
+def test_numbers_that_would_break_the_arithmetic_are_refused(body: str, expected: str) -> None:
+    with pytest.raises(InvalidEvent, match=expected):
+        decode_event("{" + BASE + ", " + body + "}")
+
+
+def test_times_outside_years_1970_to_2999_are_refused() -> None:
+    raw = '{"event_id": "e", "account_id": "a", "occurred_at": "9999-12-31T00:00:00Z", ' \
+          '"type": "milestone", "name": "x"}'
+    with pytest.raises(InvalidEvent, match=r"milestone\.occurred_at: Input should be less than"):
+        decode_event(raw)

@@ -222,3 +222,29 @@ async def _send_paced(bootstrap: str, topic: str, lines: list[bytes], per_second
     for start in range(0, len(lines), chunk):
         await send_lines(bootstrap, topic, lines[start:start + chunk])
         await asyncio.sleep(0.05)
+
+
+async def test_an_event_the_core_cannot_evaluate_goes_to_the_dlq_and_the_rest_flow(
+    broker: EmbeddedBroker, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the decision core for one event must not stop the engine (the
+    core is made to fail on purpose here; the Kafka side is real)."""
+    import streams.engine
+
+    real_evaluate = streams.engine.evaluate
+    poisoned = orjson.loads(LINES[10])["event_id"]
+
+    def failing_once(state, event, book):  # type: ignore[no-untyped-def]
+        if event.event_id == poisoned:
+            raise OverflowError("simulated bug")
+        return real_evaluate(state, event, book)
+
+    monkeypatch.setattr(streams.engine, "evaluate", failing_once)
+    settings = settings_for(broker, topic_prefix)
+    good = [line for number, line in enumerate(LINES, 1) if number not in (121, 463, 511)]
+    async with running_engine(settings) as engine:
+        await send_lines(broker.bootstrap_servers, settings.topics.events, good)
+        dead = await read_topic(broker.bootstrap_servers, settings.topics.dlq, 1)
+        await _until(lambda: engine.metrics.events == len(good), 30, "every event")
+    assert [r.value for r in dead] == [LINES[10]]
+    assert dict(dead[0].headers)["upsell.error"] == b"could not be evaluated: OverflowError"

@@ -104,3 +104,10 @@ def test_dedupe_memory_is_bounded() -> None:
     for n in range(200):
         account.send("usage", day=n / 100, metric="seats", value=1)
     assert len(account.state.seen) == SEEN_CHARS
+
+
+def test_late_subscription_event_does_not_move_the_signup_date() -> None:
+    account = Account(book(), plan=None)
+    account.send("subscription", day=5, plan="pro", started_at="2026-01-01T00:00:00Z")
+    account.send("subscription", day=2, plan="basic", started_at="2025-01-01T00:00:00Z")
+    assert account.state.signed_up_at == 1767225600.0  # 2026-01-01
