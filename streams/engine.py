@@ -47,7 +47,6 @@ class Engine:
         self._ready = asyncio.Event()  # partitions assigned and restored
         self.partitions = settings.topics.partitions  # the events topic's, once started
         self._positions: dict[TopicPartition, int] = {}  # next offset to commit
-        self._consumed: dict[TopicPartition, int] = {}  # next offset to read
         # Revoked partitions' state, with the offset this worker last committed there.
         self._set_aside: dict[int, tuple[PartitionState, int | None]] = {}
         self._generation = 0  # assignments so far: a batch fetched before one is stale
@@ -161,7 +160,8 @@ class Engine:
                     if self._fatal is not None:
                         raise self._fatal
                     if generation != self._generation:
-                        continue  # fetched before a rebalance: the consumer reads it again
+                        await self._refetch(batch)
+                        continue
                     for tp, records in batch.items():
                         self._process(tp, records)
                     await self._writer.send()  # offers go out now, not at the checkpoint
@@ -171,6 +171,22 @@ class Engine:
             if not isinstance(exc, asyncio.CancelledError):
                 self._fatal = self._fatal or exc
             raise
+
+    async def _refetch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """A fetch that spans a rebalance may hold records from before it, or the
+        first records after it: neither can be applied in order. Read the
+        partitions still held again from the group's committed offsets."""
+        consumer = self._consumer
+        assert consumer is not None
+        held = consumer.assignment()
+        for tp in batch:
+            if tp not in held:
+                continue
+            committed = await consumer.committed(tp)
+            if committed is None:  # nothing committed yet: from the start, as on assignment
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
 
     async def stop(self) -> None:
         """Checkpoint what was done, leave the group, close the clients.
@@ -238,7 +254,7 @@ class Engine:
                              offer.model_dump_json().encode())
         metrics.events += len(records)
         self._pending_events += len(records)
-        self._positions[tp] = self._consumed[tp] = records[-1].offset + 1
+        self._positions[tp] = records[-1].offset + 1
 
     def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         """Keep the original bytes, and say why and where they came from."""
@@ -284,18 +300,22 @@ class Engine:
         await self._checkpointer.commit(self.stores.values(), offsets, wait=wait)
         self._pending_events = 0
         self._last_checkpoint = time.monotonic()
-        self._update_gauges()
 
-    def _update_gauges(self) -> None:
-        """Lag from the high watermark of the last fetch (ListOffsets is not reliable
-        on every broker) against the next offset this worker will read."""
-        assert self._consumer is not None
-        self.metrics.accounts = sum(len(store.accounts) for store in self.stores.values())
+    def refresh_gauges(self) -> None:
+        """Accounts held, and lag per partition: records past the offset this worker
+        last committed, by the high watermark of the last fetch (ListOffsets is not
+        reliable on every broker). Computed when read, so that a stalled loop shows
+        a lag that grows: aiokafka keeps fetching in the background."""
+        if self._consumer is None or self._checkpointer is None:
+            return
+        committed = self._checkpointer.committed
+        lag = {}
         for tp in self._consumer.assignment():
-            highwater = self._consumer.highwater(tp)
-            consumed = self._consumed.get(tp)
-            if highwater is not None and consumed is not None:
-                self.metrics.lag[tp.partition] = max(0, highwater - consumed)
+            highwater, done = self._consumer.highwater(tp), committed.get(tp)
+            if highwater is not None and done is not None:
+                lag[tp.partition] = max(0, highwater - done)
+        self.metrics.lag = lag
+        self.metrics.accounts = sum(len(store.accounts) for store in self.stores.values())
 
     # -- rebalancing -------------------------------------------------------
 
@@ -330,9 +350,7 @@ class Engine:
             finally:
                 for tp in revoked:
                     self.stores.pop(tp.partition, None)
-                    self.metrics.lag.pop(tp.partition, None)
                     self._positions.pop(tp, None)
-                    self._consumed.pop(tp, None)
                 self._ready.clear()
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -370,7 +388,6 @@ class Engine:
         self.stores.update(restored)
         self.metrics.restore_seconds = time.monotonic() - started
         self.metrics.restored_accounts = sum(len(s.accounts) for s in restored.values())
-        self.metrics.accounts = sum(len(s.accounts) for s in self.stores.values())
         self._ready.set()
         log.info("assigned partitions %s", sorted(self.stores))
 
