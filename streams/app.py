@@ -89,11 +89,13 @@ def create_app(settings: EngineSettings, engine: Engine) -> faust.App:
 
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
+        engine.refresh_gauges()
         return web.text(engine.metrics.render(), content_type="text/plain; version=0.0.4")
 
     @app.page("/status")
     async def status(web: View, request: Request) -> Response:
         """What ops want at a glance; counts only, no customer data."""
+        engine.refresh_gauges()
         m = engine.metrics
         return web.json({
             "ready": engine.ready,

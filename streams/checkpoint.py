@@ -92,10 +92,7 @@ class Checkpointer:
         offsets: Offsets, started: float,
     ) -> None:
         await asyncio.gather(*outputs)  # 1. offers, dead letters, forwards
-        for partition, key, value in changes:  # 2. state
-            self._writer.write(self._changelog, partition, key, value)
-        await self._writer.send()
-        await asyncio.gather(*self._writer.take_in_flight())
+        await self._write_state(changes)  # 2. state
         if offsets:
             await self._consumer.commit(offsets)  # 3. offsets
             self.committed.update(offsets)
@@ -104,16 +101,20 @@ class Checkpointer:
     async def _in_transaction(
         self, changes: list[tuple[int, bytes, bytes]], offsets: Offsets, started: float
     ) -> None:
-        for partition, key, value in changes:
-            self._writer.write(self._changelog, partition, key, value)
-        await self._writer.send()
-        await asyncio.gather(*self._writer.take_in_flight())
+        await self._write_state(changes)
         if offsets:
             await self._producer.send_offsets_to_transaction(offsets, self._group_id)
         await self._producer.commit_transaction()
         self.committed.update(offsets)
         await self._producer.begin_transaction()
         self._done(len(changes), started)
+
+    async def _write_state(self, changes: list[tuple[int, bytes, bytes]]) -> None:
+        """Send the changelog records and wait for everything sent so far."""
+        for partition, key, value in changes:
+            self._writer.write(self._changelog, partition, key, value)
+        await self._writer.send()
+        await asyncio.gather(*self._writer.take_in_flight())
 
     def _done(self, changed: int, started: float) -> None:
         metrics = self._metrics

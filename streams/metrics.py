@@ -68,7 +68,8 @@ class EngineMetrics:
         metric("accounts", "gauge", "Accounts held by this worker.", [("", self.accounts)])
         metric("restore_duration_seconds", "gauge", "Duration of the last state restore.",
                [("", self.restore_seconds)])
-        metric("consumer_lag", "gauge", "Records behind the end of each assigned partition.",
+        metric("consumer_lag", "gauge",
+               "Records past the committed offset of each assigned partition.",
                [(f'{{partition="{p}"}}', n) for p, n in sorted(self.lag.items())])
         return "\n".join(lines) + "\n"
 

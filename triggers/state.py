@@ -3,7 +3,8 @@
 Kept as a plain slotted object (not a pydantic model) because the live engine
 holds one per account, for 100k+ accounts, and touches it on every event: it
 must be small and cheap to read and write. It is serialised only at a
-checkpoint (`to_dict`/`from_dict`), never per event.
+checkpoint (`encode_state`, and `AccountState.from_dict` to read it back),
+never per event.
 
 Times are POSIX seconds (floats), taken from event time.
 """
@@ -104,11 +105,6 @@ class AccountState:
         now = record.created_at
         self.offer_times = [t for t in self.offer_times if abs(now - t) < window]
         self.offer_times.append(now)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready snapshot (what `encode_state` writes, as Python objects)."""
-        result: dict[str, Any] = orjson.loads(encode_state(self))
-        return result
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AccountState:

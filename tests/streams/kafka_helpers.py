@@ -118,6 +118,17 @@ def expected_offers(lines: list[bytes]) -> dict[str, bytes]:
             for offer in replay(lines, example_book())}
 
 
+def assert_each_offer_once(records: list[ConsumerRecord[bytes, bytes]],
+                           expected: dict[str, bytes]) -> None:
+    """The offers the replay predicts, each exactly once, nothing else."""
+    got = by_id(records)
+    assert set(got) == set(expected), (
+        f"missing {len(set(expected) - set(got))} offers, "
+        f"{len(set(got) - set(expected))} unpredicted, of {len(expected)}")
+    assert all(len(values) == 1 for values in got.values()), "an offer was sent twice"
+    assert all(values[0] == expected[offer_id] for offer_id, values in got.items())
+
+
 def by_id(records: list[ConsumerRecord[bytes, bytes]]) -> dict[str, list[bytes]]:
     result: dict[str, list[bytes]] = {}
     for record in records:

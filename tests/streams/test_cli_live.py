@@ -91,9 +91,10 @@ def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
         assert f"00000000:{port:04X}" not in listening
     finally:
         worker.terminate()
-        assert worker.wait(30) == 0
         tail.terminate()
+        worker_exit = worker.wait(30)
         printed = tail.communicate(timeout=10)[0].decode().splitlines()
+    assert worker_exit == 0
     assert len(printed) == 15
     assert any("basic -> Professional ($98/mo): 10 of 10 seats used (100%)" in line
                for line in printed)

@@ -23,6 +23,7 @@ from tests.factories import EXAMPLE_RULES, ROOT, example_book
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
     account_key,
+    assert_each_offer_once,
     by_id,
     expected_offers,
     read_topic,
@@ -32,20 +33,20 @@ from tests.streams.kafka_helpers import (
 )
 
 LINES = EXAMPLE_EVENTS.read_bytes().splitlines()
+HALF = len(LINES) // 2
+EXPECTED = expected_offers(LINES)
+EXPECTED_IN_FIRST_HALF = len(expected_offers(LINES[:HALF]))
 
 
 async def test_offers_match_the_replay_and_bad_events_go_to_the_dlq(
     broker: EmbeddedBroker, topic_prefix: str
 ) -> None:
     settings = settings_for(broker, topic_prefix)
-    expected = expected_offers(LINES)
     async with running_engine(settings) as engine:
         await send_lines(broker.bootstrap_servers, settings.topics.events, LINES)
-        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(expected))
+        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(EXPECTED))
         dead = await read_topic(broker.bootstrap_servers, settings.topics.dlq, 3)
-    got = by_id(offers)
-    assert set(got) == set(expected)
-    assert all(values == [expected[offer_id]] for offer_id, values in got.items())
+    assert_each_offer_once(offers, EXPECTED)
 
     bad_lines = [line for number, line in enumerate(LINES, 1) if number in (121, 463, 511)]
     assert sorted(r.value for r in dead) == sorted(bad_lines)  # the original bytes, as sent
@@ -66,16 +67,13 @@ async def test_events_on_the_wrong_partition_still_reach_their_account(
 ) -> None:
     settings = settings_for(broker, topic_prefix)
     good = [line for number, line in enumerate(LINES, 1) if number not in (121, 463, 511)]
-    wrong = {
-        line.split(b'"account_id":"')[1].split(b'"')[0]: 0 for line in good
-    }
-    wrong = {account: (home_partition(account.decode(), 4) + 1) % 4 for account in wrong}
+    wrong = {key: (home_partition(key.decode(), 4) + 1) % 4
+             for key in map(account_key, good) if key is not None}
     expected = expected_offers(good)
     async with running_engine(settings) as engine:
         await send_lines(broker.bootstrap_servers, settings.topics.events, good, wrong)
         offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(expected))
-    got = by_id(offers)
-    assert set(got) == set(expected)
+    assert_each_offer_once(offers, expected)
     assert engine.metrics.forwarded == len(good)
 
 
@@ -92,21 +90,17 @@ async def test_restarted_engine_continues_from_the_changelog_without_refiring(
     broker: EmbeddedBroker, topic_prefix: str
 ) -> None:
     settings = settings_for(broker, topic_prefix)
-    half = len(LINES) // 2
-    expected = expected_offers(LINES)
     async with running_engine(settings):
-        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[:half])
+        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[:HALF])
         first = await read_topic(broker.bootstrap_servers, settings.topics.offers,
-                                 len(expected_offers(LINES[:half])))
+                                 EXPECTED_IN_FIRST_HALF)
     async with running_engine(settings) as engine:
         await engine.wait_until_ready(timeout=60)
         assert engine.metrics.restored_accounts == 6
-        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[half:])
-        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(expected))
-    got = by_id(offers)
-    assert len(first) < len(expected)
-    assert set(got) == set(expected)
-    assert all(len(values) == 1 for values in got.values()), "an offer was sent twice"
+        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[HALF:])
+        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(EXPECTED))
+    assert len(first) < len(EXPECTED)
+    assert_each_offer_once(offers, EXPECTED)
 
 
 async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -121,29 +115,25 @@ async def test_second_worker_takes_over_the_state_without_refiring(
     broker: EmbeddedBroker, topic_prefix: str
 ) -> None:
     settings = settings_for(broker, topic_prefix)
-    half = len(LINES) // 2
-    expected = expected_offers(LINES)
     async with running_engine(settings) as survivor:
         async with running_engine(settings) as leaving:
             await _until(lambda: len(survivor.stores) + len(leaving.stores) == 4
                          and bool(survivor.stores) and bool(leaving.stores)
                          and survivor.ready and leaving.ready, 90, "both workers to share")
-            await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[:half])
+            await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[:HALF])
             await read_topic(broker.bootstrap_servers, settings.topics.offers,
-                             len(expected_offers(LINES[:half])))
+                             EXPECTED_IN_FIRST_HALF)
             moved = set(leaving.stores)
         # `leaving` checkpointed and left: its partitions and their state move over.
         await _until(lambda: len(survivor.stores) == 4 and survivor.ready, 90,
                      "the survivor to take every partition")
         assert survivor.metrics.restored_accounts == sum(
-            1 for account in {_account(line) for line in LINES[:half]} if account
+            1 for account in {_account(line) for line in LINES[:HALF]} if account
             and home_partition(account, 4) in moved
         )
-        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[half:])
-        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(expected))
-    got = by_id(offers)
-    assert set(got) == set(expected)
-    assert all(len(values) == 1 for values in got.values()), "an offer was sent twice"
+        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[HALF:])
+        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(EXPECTED))
+    assert_each_offer_once(offers, EXPECTED)
 
 
 def _account(line: bytes) -> str | None:
