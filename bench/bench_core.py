@@ -21,7 +21,7 @@ import orjson
 
 from schemas.events import decode_event
 from schemas.rules_file import load_rules
-from streams.tuning import tune_gc
+from streams.worker.tuning import tune_gc
 from triggers import AccountState, RuleBook, evaluate
 
 RULES = Path(__file__).resolve().parent.parent / "examples" / "saas-rules.yaml"

@@ -12,7 +12,7 @@ One run, one embedded broker, fresh topics per phase (8 partitions each):
   5. restore    a fresh Engine in phase 3's group rebuilding the 100k accounts
                 from the changelog on assignment
   6. latency    event-to-offer latency at a steady 2,000 events/s (sent with
-                streams.producer.EventProducer) with the engine's default settings
+                streams.cli.producer.EventProducer) with the engine's default settings
 
 Every measured side runs in a child process (this script with `--child`), so CPU
 and memory figures belong to it alone. The engine is observed only through its
@@ -66,12 +66,12 @@ from bench_core import RULES, make_events
 from schemas.events import decode_event
 from schemas.rules_file import load_rules
 from streams.broker import EmbeddedBroker
-from streams.config import EngineSettings, TopicSettings
-from streams.engine import Engine
-from streams.partitioning import home_partition
-from streams.producer import EventProducer
-from streams.topics import ensure_topics
-from streams.tuning import tune_gc
+from streams.cli.producer import EventProducer
+from streams.runtime.loop import Engine
+from streams.runtime.routing import home_partition
+from streams.runtime.settings import EngineSettings, TopicSettings
+from streams.runtime.topics import ensure_topics
+from streams.worker.tuning import tune_gc
 from triggers import AccountState, RuleBook, evaluate
 
 PARTITIONS = 8
@@ -165,8 +165,6 @@ async def child_ceiling(args: dict[str, Any]) -> dict[str, Any]:
 
 def make_engine(args: dict[str, Any], defaults: bool = False) -> Engine:
     overrides: dict[str, Any] = {"group_id": args["group"], "topics": TopicSettings(**args["topics"])}
-    if not defaults:
-        overrides["web_enabled"] = False  # not used by Engine; a worker would serve it
     settings = EngineSettings(**overrides)
     book = RuleBook.compile(load_rules(RULES))
     return Engine(settings, book, args["bootstrap"])

@@ -19,8 +19,9 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from streams.config import EngineSettings, KafkaSettings, TopicSettings
-from streams.topics import topic_specs
+from streams.runtime.settings import KafkaSettings, TopicSettings
+from streams.runtime.topics import topic_specs
+from streams.worker.config import WorkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -88,10 +89,10 @@ def _dockerfile_env() -> dict[str, str]:
 
 
 def _setting_env_names() -> set[str]:
-    """Every environment variable streams/config.py reads: each settings class
+    """Every environment variable the worker's settings read: each settings class
     has its own prefix; nested settings are read by their own class."""
     names: set[str] = set()
-    for cls in (EngineSettings, KafkaSettings, TopicSettings):
+    for cls in (WorkerSettings, KafkaSettings, TopicSettings):
         prefix = cls.model_config["env_prefix"]
         for field_name, field in cls.model_fields.items():
             nested = isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings)
@@ -175,21 +176,21 @@ def test_worker_env_names_are_real_settings(services: dict[str, Any]) -> None:
     env = {**_dockerfile_env(), **_env(services["worker"])}
     upsell = {name for name in env if name.startswith("UPSELL_")}
     assert upsell, "the worker has no UPSELL_* settings"
-    assert upsell <= known, f"not settings of streams/config.py: {sorted(upsell - known)}"
+    assert upsell <= known, f"not settings of the worker: {sorted(upsell - known)}"
 
 
 @pytest.fixture
-def worker_settings(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> EngineSettings:
-    """EngineSettings as a worker container sees them: image ENV, then compose env."""
+def worker_settings(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> WorkerSettings:
+    """WorkerSettings as a worker container sees them: image ENV, then compose env."""
     for name in list(os.environ):
         if name.startswith("UPSELL_"):
             monkeypatch.delenv(name)
     for name, value in {**_dockerfile_env(), **_env(services["worker"])}.items():
         monkeypatch.setenv(name, value)
-    return EngineSettings()
+    return WorkerSettings()
 
 
-def test_worker_settings_parse(worker_settings: EngineSettings, services: dict[str, Any]) -> None:
+def test_worker_settings_parse(worker_settings: WorkerSettings, services: dict[str, Any]) -> None:
     kafka_env = _env(services["kafka"])
     advertised = _listeners(kafka_env["KAFKA_ADVERTISED_LISTENERS"])
     internal = advertised[kafka_env["KAFKA_INTER_BROKER_LISTENER_NAME"]]
@@ -199,7 +200,7 @@ def test_worker_settings_parse(worker_settings: EngineSettings, services: dict[s
     assert worker_settings.web_port == 6066
 
 
-def test_worker_service(services: dict[str, Any], worker_settings: EngineSettings) -> None:
+def test_worker_service(services: dict[str, Any], worker_settings: WorkerSettings) -> None:
     worker = services["worker"]
     assert worker["build"] in (".", {"context": "."})
     assert worker["deploy"]["replicas"] == 2
@@ -218,7 +219,7 @@ def test_worker_service(services: dict[str, Any], worker_settings: EngineSetting
 
 
 def test_topics_job_creates_the_engine_topics(
-    services: dict[str, Any], worker_settings: EngineSettings
+    services: dict[str, Any], worker_settings: WorkerSettings
 ) -> None:
     job = services["topics"]
     assert job["depends_on"]["kafka"]["condition"] == "service_healthy"
@@ -259,7 +260,7 @@ def test_dockerfile_entrypoint_ports_and_user() -> None:
     assert [json.loads(args) for args in _instruction("ENTRYPOINT")] == [["upsell"]]
     assert [json.loads(args) for args in _instruction("CMD")] == [["worker"]]
     exposed = {port.split("/")[0] for args in _instruction("EXPOSE") for port in args.split()}
-    assert exposed == {str(EngineSettings.model_fields["web_port"].default)} == {"6066"}
+    assert exposed == {str(WorkerSettings.model_fields["web_port"].default)} == {"6066"}
     users = _instruction("USER")
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert any("pip install" in args for args in _instruction("RUN"))
@@ -311,7 +312,7 @@ def test_dockerfile_healthcheck_probes_health(health_stub: tuple[int, list[int]]
 
 
 def test_prometheus_scrapes_the_workers(
-    prometheus: dict[str, Any], services: dict[str, Any], worker_settings: EngineSettings
+    prometheus: dict[str, Any], services: dict[str, Any], worker_settings: WorkerSettings
 ) -> None:
     mounts = services["prometheus"]["volumes"]
     assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in mounts

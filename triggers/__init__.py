@@ -1,6 +1,6 @@
 """The decision core: pure, synchronous, no I/O. `evaluate(state, event, book)`."""
 
-from triggers.engine import Evaluation, Suppression, evaluate
+from triggers.decide import Evaluation, Suppression, evaluate
 from triggers.rulebook import RuleBook
 from triggers.state import AccountState
 

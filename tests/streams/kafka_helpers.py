@@ -13,10 +13,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from streams.broker import EmbeddedBroker
-from streams.config import EngineSettings, KafkaSettings, TopicSettings
-from streams.engine import Engine
-from streams.producer import EventProducer
-from streams.replay import replay
+from streams.cli.producer import EventProducer
+from streams.cli.replay import replay
+from streams.runtime.loop import Engine
+from streams.runtime.settings import EngineSettings, KafkaSettings, TopicSettings
 from tests.factories import ROOT, example_book
 
 EXAMPLE_EVENTS = ROOT / "examples" / "events.jsonl"
@@ -35,7 +35,6 @@ def settings_for(broker: EmbeddedBroker, prefix: str, partitions: int = 4,
         group_id=f"{prefix}-group",
         session_timeout_ms=6000,
         checkpoint_interval_ms=100,
-        web_enabled=False,
         **overrides,  # type: ignore[arg-type]
     )
 

@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from streams.broker import EmbeddedBroker, free_port
-from streams.engine import EngineError
-from streams.partitioning import home_partition
-from streams.simulator import Simulator
+from streams.cli.simulator import Simulator
+from streams.runtime.loop import EngineError
+from streams.runtime.routing import home_partition
 from tests.factories import EXAMPLE_RULES, ROOT, example_book
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
@@ -219,9 +219,9 @@ async def test_an_event_the_core_cannot_evaluate_goes_to_the_dlq_and_the_rest_fl
 ) -> None:
     """A bug in the decision core for one event must not stop the engine (the
     core is made to fail on purpose here; the Kafka side is real)."""
-    import streams.engine
+    import streams.runtime.loop
 
-    real_evaluate = streams.engine.evaluate
+    real_evaluate = streams.runtime.loop.evaluate
     poisoned = orjson.loads(LINES[10])["event_id"]
 
     def failing_once(state, event, book):  # type: ignore[no-untyped-def]
@@ -229,7 +229,7 @@ async def test_an_event_the_core_cannot_evaluate_goes_to_the_dlq_and_the_rest_fl
             raise OverflowError("simulated bug")
         return real_evaluate(state, event, book)
 
-    monkeypatch.setattr(streams.engine, "evaluate", failing_once)
+    monkeypatch.setattr(streams.runtime.loop, "evaluate", failing_once)
     settings = settings_for(broker, topic_prefix)
     good = [line for number, line in enumerate(LINES, 1) if number not in (121, 463, 511)]
     async with running_engine(settings) as engine:

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from streams.config import EngineSettings, KafkaSettings, TopicSettings
+from streams.runtime.settings import EngineSettings, KafkaSettings, TopicSettings
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
     by_id,
@@ -31,7 +31,7 @@ async def test_transactional_checkpoints_publish_each_offer_exactly_once() -> No
         kafka=KafkaSettings(bootstrap_servers=BOOTSTRAP),
         topics=TopicSettings(events=f"{prefix}-events", offers=f"{prefix}-offers",
                              dlq=f"{prefix}-dlq", changelog=f"{prefix}-changelog", partitions=4),
-        group_id=f"{prefix}-group", transactions=True, web_enabled=False,
+        group_id=f"{prefix}-group", transactions=True,
         session_timeout_ms=6000, checkpoint_interval_ms=100,
     )
     lines = EXAMPLE_EVENTS.read_bytes().splitlines()

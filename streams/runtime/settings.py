@@ -1,5 +1,6 @@
-"""Engine configuration: read once at the edge (environment `UPSELL_*` and CLI
-flags), then passed down. No other module reads the environment."""
+"""Runtime configuration: read once at the edge (environment `UPSELL_*` and CLI
+flags, see streams/worker/config.py), then passed down. No other module reads
+the environment."""
 
 from __future__ import annotations
 
@@ -73,11 +74,10 @@ class TopicSettings(BaseSettings):
 
 
 class EngineSettings(BaseSettings):
-    """The worker's settings."""
+    """What the runtime needs: the group, checkpoints, delivery, fetching."""
 
     model_config = SettingsConfigDict(env_prefix="UPSELL_", extra="forbid")
 
-    rules: Path = Path("examples/saas-rules.yaml")
     group_id: str = "upsell-engine"
     # How often state and offsets are made durable. Offers are sent as soon as
     # they are decided (at-least-once), so this bounds the work redone after a
@@ -98,8 +98,5 @@ class EngineSettings(BaseSettings):
     max_batch_events: int = Field(default=10_000, ge=1)
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     heartbeat_interval_ms: int = Field(default=1_000, ge=100)
-    web_enabled: bool = True
-    web_bind: str = "127.0.0.1"
-    web_port: int = Field(default=6066, ge=1, le=65535)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)

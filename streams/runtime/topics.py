@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.config import TopicSettings
+from streams.runtime.settings import TopicSettings
 
 log = logging.getLogger(__name__)
 

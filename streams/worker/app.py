@@ -22,9 +22,9 @@ from aiokafka.errors import ConsumerStoppedError
 from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 
-from streams.config import EngineSettings
-from streams.engine import Engine
-from streams.tuning import tune_gc
+from streams.runtime.loop import Engine
+from streams.worker.config import WorkerSettings
+from streams.worker.tuning import tune_gc
 
 
 class _HostOnlyBoot(BootStrategy):
@@ -61,7 +61,7 @@ class EngineService(mode.Service):
                 raise
 
 
-def create_app(settings: EngineSettings, engine: Engine) -> faust.App:
+def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
     """The faust App for one worker process."""
     app = _WorkerApp(
         "upsell",
@@ -121,7 +121,7 @@ def create_app(settings: EngineSettings, engine: Engine) -> faust.App:
     return app
 
 
-def run_worker(settings: EngineSettings, engine: Engine, loglevel: str = "info") -> None:
+def run_worker(settings: WorkerSettings, engine: Engine, loglevel: str = "info") -> None:
     """Run until SIGINT/SIGTERM; exits the process (0 on a clean stop, 1 on a crash).
 
     Log level 'info' or lower on purpose: at 'warning' faust sets the root

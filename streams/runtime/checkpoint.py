@@ -25,9 +25,9 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.metrics import EngineMetrics
-from streams.outputs import BatchWriter
-from streams.state_store import PartitionState
+from streams.runtime.counters import EngineMetrics
+from streams.runtime.outputs import BatchWriter
+from streams.runtime.state_store import PartitionState
 
 Offsets = dict[TopicPartition, int]
 

@@ -23,15 +23,15 @@ import orjson
 
 from schemas.rules_file import load_rules
 from streams.broker import EmbeddedBroker, free_port
-from streams.config import TopicSettings
-from streams.pretty import describe_offer
-from streams.producer import EventProducer
-from streams.simulator import Simulator
-from streams.tail import follow_offers
-from streams.topics import ensure_topics
+from streams.cli.pretty import describe_offer
+from streams.cli.producer import EventProducer
+from streams.cli.simulator import Simulator
+from streams.cli.tail import follow_offers
+from streams.runtime.settings import TopicSettings
+from streams.runtime.topics import ensure_topics
 from triggers import RuleBook
 
-RULES = Path(__file__).resolve().parent.parent / "examples" / "saas-rules.yaml"
+RULES = Path(__file__).resolve().parents[2] / "examples" / "saas-rules.yaml"
 BROKEN_EVERY = 400  # one malformed event per this many, to show the dead-letter topic at work
 
 

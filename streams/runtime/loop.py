@@ -18,15 +18,15 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from schemas.events import InvalidEvent, decode_event
-from streams.checkpoint import Checkpointer
-from streams.config import EngineSettings
-from streams.metrics import EngineMetrics
-from streams.outputs import BatchWriter
-from streams.partitioning import home_partition
-from streams.state_store import PartitionState, restore
-from streams.topics import ensure_topics
+from streams.runtime.checkpoint import Checkpointer
+from streams.runtime.counters import EngineMetrics
+from streams.runtime.outputs import BatchWriter
+from streams.runtime.routing import home_partition
+from streams.runtime.settings import EngineSettings
+from streams.runtime.state_store import PartitionState, restore
+from streams.runtime.topics import ensure_topics
 from triggers import AccountState, RuleBook, evaluate
-from triggers.engine import NOTHING
+from triggers.decide import NOTHING
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,9 @@ import click
 import orjson
 
 from schemas.rules_file import LoadedRules, RulesError, load_rules
-from streams.config import EngineSettings, KafkaSettings, TopicSettings
-from streams.pretty import describe_offer
+from streams.cli.pretty import describe_offer
+from streams.runtime.settings import KafkaSettings, TopicSettings
+from streams.worker.config import WorkerSettings
 from triggers import RuleBook
 
 
@@ -41,8 +42,8 @@ def replay(rules_path: str, events: BinaryIO, pretty: bool) -> None:
 
     Offers go to stdout as JSON lines; a summary goes to stderr.
     """
-    from streams.replay import ReplaySummary
-    from streams.replay import replay as run_replay
+    from streams.cli.replay import ReplaySummary
+    from streams.cli.replay import replay as run_replay
 
     book = _load_book(rules_path)
     summary = ReplaySummary()
@@ -111,8 +112,8 @@ def simulate(rules_path: str, accounts: int, days: int, seed: int, with_mistakes
     """Write simulated customer events as JSON lines to stdout."""
     import orjson
 
-    from streams.simulator import Simulator
-    from streams.simulator import with_mistakes as add_mistakes
+    from streams.cli.simulator import Simulator
+    from streams.cli.simulator import with_mistakes as add_mistakes
 
     events = list(Simulator(_load_book(rules_path), accounts, seed=seed).events(days))
     lines = add_mistakes(events) if with_mistakes else [orjson.dumps(e) for e in events]
@@ -161,9 +162,9 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: in
 
     With no Kafka configured it starts an embedded broker on 127.0.0.1.
     """
-    from streams.app import run_worker
     from streams.broker import EmbeddedBroker
-    from streams.engine import Engine
+    from streams.runtime.loop import Engine
+    from streams.worker.app import run_worker
 
     overrides: dict[str, Any] = {
         "rules": rules_path, "group_id": group_id, "web_port": web_port,
@@ -174,7 +175,7 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: in
         overrides["kafka"] = KafkaSettings(bootstrap_servers=bootstrap_servers)
     if partitions is not None:
         overrides["topics"] = TopicSettings(partitions=partitions)
-    settings = EngineSettings(**overrides)
+    settings = WorkerSettings(**overrides)
     book = _load_book(str(settings.rules))
     broker = None
     bootstrap = settings.kafka.bootstrap_servers
@@ -210,8 +211,8 @@ def produce(bootstrap_servers: str | None, topic: str | None, raw: bool, events:
 
     Invalid lines are reported with their line number and not sent (exit 1).
     """
-    from streams.producer import EventProducer
-    from streams.topics import ensure_topics
+    from streams.cli.producer import EventProducer
+    from streams.runtime.topics import ensure_topics
 
     bootstrap, options = _kafka(bootstrap_servers)
     topics = TopicSettings() if topic is None else TopicSettings(events=topic)
@@ -260,7 +261,7 @@ def _account_key(line: bytes) -> bytes | None:
 def tail(bootstrap_servers: str | None, topic: str | None, pretty: bool,
          from_beginning: bool) -> None:
     """Print offers as they arrive, one JSON object per line (Ctrl-C to stop)."""
-    from streams.tail import follow_offers
+    from streams.cli.tail import follow_offers
 
     bootstrap, options = _kafka(bootstrap_servers)
 
@@ -283,7 +284,7 @@ def tail(bootstrap_servers: str | None, topic: str | None, pretty: bool,
 def demo(duration: float, accounts: int, rate: int) -> None:
     """The whole loop on this machine: embedded broker, worker, a simulated
     customer base, and the offers printed as they fire."""
-    from streams.demo import run_demo
+    from streams.cli.demo import run_demo
 
     run_demo(duration=duration, accounts=accounts, rate=rate)
 
