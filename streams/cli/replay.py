@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from schemas.events import InvalidEvent, decode_event
 from schemas.offers import Offer
-from triggers import AccountState, RuleBook, evaluate
+from triggers import RuleBook
+from triggers.table import AccountTable
 from triggers.tally import Tally
 
 
@@ -53,7 +54,8 @@ def replay(
 ) -> Iterator[Offer]:
     """Yield the offers the engine makes for these JSON lines, in order."""
     summary = summary if summary is not None else ReplaySummary()
-    states: dict[str, AccountState] = {}
+    table = AccountTable(book)
+    table.tally = summary.decisions
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -63,10 +65,5 @@ def replay(
             summary.bad_lines.append((number, exc.reason))
             continue
         summary.events += 1
-        state = states.get(event.account_id)
-        if state is None:
-            state = states[event.account_id] = AccountState(event.account_id)
-        result = evaluate(state, event, book)
-        summary.decisions.add(result)
-        yield from result.offers
-    summary.accounts = len(states)
+        yield from table.apply(event).offers
+    summary.accounts = len(table)
