@@ -5,10 +5,12 @@ the delivery guarantee.
 2. write each changed account's state once to the changelog, wait for it;
 3. commit the source offsets.
 
-A crash before 1 completes redoes the work (same offers, same ids); between 1
-and 2 it re-decides from the old state, re-sending offers with the ids already
-sent (a consumer drops them); after 2 the replayed records are recognised by
-the offset each account's state carries, and skipped.
+A crash before 1 completes redoes the work (same offers, same ids). After 1,
+the end offset of each offers partition goes into the changelog with the
+state (2): after a crash the restore reads the offers past it, so the offers
+decided again from the old state are recognised by their ids and not sent
+twice. After 2 the replayed records are recognised by the offset each
+account's state carries, and skipped.
 
 Without transactions the waiting runs in the background while the loop goes
 on deciding (a checkpoint's state is serialised before the loop resumes, so
@@ -26,8 +28,8 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.runtime.counters import EngineMetrics
-from streams.runtime.outputs import BatchWriter
-from streams.runtime.state_store import PartitionState
+from streams.runtime.outputs import BatchWriter, Delivery
+from streams.runtime.state_store import PARTITION_KEY, PartitionState, partition_record
 
 Offsets = dict[TopicPartition, int]
 
@@ -42,6 +44,7 @@ class Checkpointer:
         producer: AIOKafkaProducer,
         consumer: AIOKafkaConsumer,
         changelog_topic: str,
+        offers_topic: str,
         group_id: str,
         transactional: bool,
         metrics: EngineMetrics,
@@ -50,6 +53,7 @@ class Checkpointer:
         self._producer = producer
         self._consumer = consumer
         self._changelog = changelog_topic
+        self._offers = offers_topic
         self._group_id = group_id
         self._transactional = transactional
         self._metrics = metrics
@@ -87,11 +91,25 @@ class Checkpointer:
         if task is not None:
             await task
 
+    def abandon(self) -> None:
+        """Drop the checkpoint in flight (after a failure nothing more is made durable)."""
+        task, self._in_flight = self._in_flight, None
+        if task is not None:
+            task.cancel()
+
     async def _durable(
-        self, outputs: list[asyncio.Future[object]], changes: list[tuple[int, bytes, bytes]],
+        self, outputs: list[Delivery], changes: list[tuple[int, bytes, bytes]],
         offsets: Offsets, started: float,
     ) -> None:
-        await asyncio.gather(*outputs)  # 1. offers, dead letters, forwards
+        acknowledged = await asyncio.gather(*(d.future for d in outputs))  # 1. outputs
+        # Where each offers partition ends now: after a crash, the offers past it
+        # may be decided again, and are then recognised and not sent twice.
+        ends: dict[int, int] = {}
+        for delivery, metadata in zip(outputs, acknowledged, strict=True):
+            if delivery.topic == self._offers:
+                end = metadata.offset + delivery.records
+                ends[delivery.partition] = max(end, ends.get(delivery.partition, 0))
+        changes.extend((p, PARTITION_KEY, partition_record(end)) for p, end in ends.items())
         await self._write_state(changes)  # 2. state
         if offsets:
             await self._consumer.commit(offsets)  # 3. offsets
@@ -114,7 +132,7 @@ class Checkpointer:
         for partition, key, value in changes:
             self._writer.write(self._changelog, partition, key, value)
         await self._writer.send()
-        await asyncio.gather(*self._writer.take_in_flight())
+        await asyncio.gather(*(d.future for d in self._writer.take_in_flight()))
 
     def _done(self, changed: int, started: float) -> None:
         metrics = self._metrics

@@ -2,25 +2,34 @@
 
 A batch loop on aiokafka (see ../shared/ARCHITECTURE.md, "Why the hot path is
 a batch loop"): fetch many records, run the decision core per record, send the
-offers at once, and make the work durable in checkpoints (streams/checkpoint.py
-holds their ordering, which is the whole of the delivery guarantee).
+offers at once, and make the work durable in checkpoints (checkpoint.py holds
+their ordering, which is the whole of the delivery guarantee).
+
+One lock serialises a batch, a rebalance step and the final checkpoint. It is
+never held while waiting for the group coordinator: aiokafka runs the
+rebalance listener from its coordination task, and `consumer.stop()` waits
+for that task, so a listener waiting for the lock while the lock's holder
+waits for the coordinator would never return. Listeners return at once when
+the engine is stopping or has failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from schemas.events import InvalidEvent, decode_event
 from streams.runtime.checkpoint import Checkpointer
 from streams.runtime.counters import EngineMetrics
-from streams.runtime.outputs import BatchWriter
+from streams.runtime.errors import EngineError
+from streams.runtime.outputs import BatchWriter, RecordTooLarge
 from streams.runtime.routing import home_partition
 from streams.runtime.settings import EngineSettings
 from streams.runtime.state_store import PartitionState, restore
@@ -30,9 +39,11 @@ from triggers.decide import NOTHING
 
 log = logging.getLogger(__name__)
 
+FORWARDED_FROM = "upsell.forwarded_from"
+# aiokafka's generation id while the consumer is not a member of the group.
+_NO_GENERATION = -1
 
-class EngineError(RuntimeError):
-    """The engine cannot run with this broker or configuration."""
+__all__ = ["Engine", "EngineError"]
 
 
 class Engine:
@@ -55,6 +66,13 @@ class Engine:
         self._last_checkpoint = time.monotonic()
         self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
         self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._restoring: asyncio.Task[dict[int, PartitionState]] | None = None
+        self.offers_not_resent = 0  # decided again after a crash, already on the topic
+        # A revocation must finish well inside the group's rebalance timeout, or
+        # the group moves on without this worker while it still writes.
+        self._rebalance_timeout_ms = max(settings.session_timeout_ms, 30_000)
+        self._revoke_deadline = 0.6 * self._rebalance_timeout_ms / 1000
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._writer: BatchWriter | None = None
@@ -92,6 +110,7 @@ class Engine:
         try:
             await self._producer.start()
         except KafkaError as exc:
+            await self._producer.stop()
             if settings.transactions:
                 raise EngineError(
                     "the broker refused a transactional producer "
@@ -113,12 +132,12 @@ class Engine:
             max_partition_fetch_bytes=4 * 1024 * 1024,
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
-            rebalance_timeout_ms=max(settings.session_timeout_ms, 30_000),
+            rebalance_timeout_ms=self._rebalance_timeout_ms,
             **options,
         )
         self._checkpointer = Checkpointer(
             self._writer, self._producer, self._consumer, settings.topics.changelog,
-            settings.group_id, settings.transactions, self.metrics,
+            settings.topics.offers, settings.group_id, settings.transactions, self.metrics,
         )
         self._consumer.subscribe([settings.topics.events], listener=_Rebalance(self))
         await self._consumer.start()
@@ -157,6 +176,8 @@ class Engine:
                     timeout_ms=int(wait * 1000) + 1, max_records=self.settings.max_batch_events
                 )
                 async with self._lock:
+                    if self._stopping.is_set():
+                        return  # stop() made the final checkpoint: this batch is the next owner's
                     if self._fatal is not None:
                         raise self._fatal
                     if generation != self._generation:
@@ -167,6 +188,9 @@ class Engine:
                     await self._writer.send()  # offers go out now, not at the checkpoint
                     if self._checkpoint_due():
                         await self._checkpoint()
+        except ConsumerStoppedError:
+            if not self._stopping.is_set():
+                raise
         except BaseException as exc:
             if not isinstance(exc, asyncio.CancelledError):
                 self._fatal = self._fatal or exc
@@ -192,19 +216,40 @@ class Engine:
         """Checkpoint what was done, leave the group, close the clients.
 
         After a failure there is no final checkpoint: state that may hold a
-        half-applied event or cover offers never sent must not be made durable.
+        half-applied event or cover offers never sent must not be made durable,
+        and an open transaction is aborted. Safe to call more than once.
         """
+        if self._stopping.is_set():
+            await self._stopped.wait()
+            return
         self._stopping.set()
-        async with self._lock:
-            if self._consumer is not None and self._checkpointer is not None:
-                try:
-                    if self._fatal is None:
+        if self._restoring is not None:
+            self._restoring.cancel()  # a restore can take minutes; the next owner redoes it
+        try:
+            async with self._lock:  # the batch or rebalance step in progress ends first
+                if self._fatal is None and self._checkpointer is not None:
+                    try:
                         await self._checkpoint(wait=True)
-                finally:
-                    await self._consumer.stop()
-            if self._producer is not None:
-                await self._producer.stop()
-        self._ready.clear()
+                    except Exception as exc:
+                        log.error("final checkpoint failed (%s)", type(exc).__name__)
+                        self._fatal = exc
+        finally:
+            await self._close_clients()
+            self._ready.clear()
+            self._stopped.set()
+
+    async def _close_clients(self) -> None:
+        """Leave the group and close the clients, outside the lock (see the module's
+        docstring)."""
+        if self._fatal is not None and self._checkpointer is not None:
+            self._checkpointer.abandon()
+            if self.settings.transactions and self._producer is not None:
+                with contextlib.suppress(Exception):  # it may be fenced or gone already
+                    await self._producer.abort_transaction()
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
     # -- the hot path ------------------------------------------------------
 
@@ -215,7 +260,7 @@ class Engine:
         assert self._writer is not None
         writer, book, metrics = self._writer, self.book, self.metrics
         decisions = metrics.decisions
-        topics = self.settings.topics
+        offers_topic = self.settings.topics.offers
         partitions = self.partitions
         accounts, applied, dirty = store.accounts, store.applied, store.dirty
         for record in records:
@@ -234,6 +279,10 @@ class Engine:
             if applied.get(account_id, -1) >= record.offset:
                 metrics.replayed += 1
                 continue
+            origin = _forwarded_from(record) if record.headers else None
+            if origin is not None and store.already_forwarded(account_id, *origin):
+                metrics.replayed += 1  # forwarded again after a crash at its origin
+                continue
             state = accounts.get(account_id)
             if state is None:
                 state = accounts[account_id] = AccountState(account_id)
@@ -245,19 +294,28 @@ class Engine:
                 self._dead_letter(record, f"could not be evaluated: {type(exc).__name__}")
                 continue
             applied[account_id] = record.offset
+            if origin is not None:
+                store.applied_forward(account_id, *origin)
             dirty.add(account_id)
             if result is NOTHING:
                 continue  # most events: state updated, nothing fired
             decisions.add(result)
+            already_sent = store.already_sent
             for offer in result.offers:
-                writer.write(topics.offers, home, account_id.encode(),
+                if already_sent and offer.offer_id in already_sent:
+                    already_sent.discard(offer.offer_id)
+                    self.offers_not_resent += 1
+                    continue
+                writer.write(offers_topic, home, account_id.encode(),
                              offer.model_dump_json().encode())
         metrics.events += len(records)
         self._pending_events += len(records)
         self._positions[tp] = records[-1].offset + 1
 
     def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        """Keep the original bytes, and say why and where they came from."""
+        """Keep the original bytes, and say why and where they came from. A record
+        too large to carry with these headers is dead-lettered without its value;
+        the source offset in the headers still finds it."""
         assert self._writer is not None
         headers = [
             ("upsell.error", reason.encode()),
@@ -265,8 +323,12 @@ class Engine:
             ("upsell.source.partition", str(record.partition).encode()),
             ("upsell.source.offset", str(record.offset).encode()),
         ]
-        self._writer.write(self.settings.topics.dlq, record.partition, record.key,
-                           record.value, headers)
+        dlq = self.settings.topics.dlq
+        try:
+            self._writer.write(dlq, record.partition, record.key, record.value, headers)
+        except RecordTooLarge:
+            headers.append(("upsell.value_omitted", str(len(record.value or b"")).encode()))
+            self._writer.write(dlq, record.partition, record.key, None, headers)
         self.metrics.invalid += 1
 
     def _forward(self, record: ConsumerRecord[bytes, bytes], home: int) -> None:
@@ -274,9 +336,13 @@ class Engine:
         send it on to its account's partition, where its state lives."""
         assert self._writer is not None
         headers = [*(record.headers or ()), (
-            "upsell.forwarded_from", f"{record.topic}/{record.partition}/{record.offset}".encode()
+            FORWARDED_FROM, f"{record.topic}/{record.partition}/{record.offset}".encode()
         )]
-        self._writer.write(self.settings.topics.events, home, record.key, record.value, headers)
+        try:
+            self._writer.write(self.settings.topics.events, home, record.key, record.value, headers)
+        except RecordTooLarge:
+            self._dead_letter(record, "too large to forward to the account's partition")
+            return
         self.metrics.forwarded += 1
 
     # -- checkpoints -------------------------------------------------------
@@ -319,24 +385,42 @@ class Engine:
 
     # -- rebalancing -------------------------------------------------------
 
+    def _in_group(self) -> bool:
+        """False once the coordinator has dropped this member (its session expired,
+        e.g. after a stall): another worker may own its partitions by now. aiokafka
+        has no public accessor for this; its generation goes back to -1."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        return getattr(coordinator, "generation", 0) != _NO_GENERATION
+
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Checkpoint, then set the partitions' state aside: a rebalance revokes every
         partition and often gives most of them straight back.
 
         aiokafka only logs what a listener raises, so a failure here is kept in
         `_fatal` for `run()` to raise, and nothing is set aside: a worker that
-        could not checkpoint (e.g. it was already out of the group) must not
-        reuse state another worker may have moved on from.
+        could not checkpoint must not reuse state another worker may have moved
+        on from. A worker already dropped from the group writes nothing (its
+        partitions' next owner redoes the work since the last checkpoint).
         """
-        assert self._consumer is not None
+        if self._stopping.is_set() or self._fatal is not None:
+            return  # stop() makes the final checkpoint; a failed worker makes none
         async with self._lock:
+            if self._stopping.is_set() or self._fatal is not None:
+                return
             self._generation += 1
             self._set_aside.clear()
             try:
-                if self._fatal is None and any(tp.partition in self.stores for tp in revoked):
+                if not any(tp.partition in self.stores for tp in revoked):
+                    pass
+                elif not self._in_group():
+                    log.warning("dropped from the group before the revocation: "
+                                "state since the last checkpoint is left to the next owner")
+                    assert self._checkpointer is not None
+                    self._checkpointer.abandon()
+                else:
                     # All partitions, not only the revoked ones: with transactions a
                     # commit covers every output sent so far, so it must carry every offset.
-                    await self._checkpoint(wait=True)
+                    await asyncio.wait_for(self._checkpoint(wait=True), self._revoke_deadline)
                     assert self._checkpointer is not None
                     for tp in revoked:
                         if tp.partition in self.stores:
@@ -357,18 +441,33 @@ class Engine:
         """Take back state set aside if the group's committed offset is still the
         one this worker committed (nobody else moved on); restore every other
         partition from the changelog."""
-        assert self._consumer is not None
+        if self._stopping.is_set() or self._fatal is not None:
+            return
         async with self._lock:
+            if self._stopping.is_set() or self._fatal is not None:
+                return
             self._generation += 1
             try:
                 await self._take_partitions(assigned)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not (self._stopping.is_set() and task is not None and not task.cancelling()):
+                    raise
             except Exception as exc:
-                log.error("state restore failed (%s): the worker will restart",
-                          type(exc).__name__)
+                log.error("taking partitions failed (%s: %s): the worker will restart",
+                          type(exc).__name__, exc if isinstance(exc, EngineError) else "")
                 self._fatal = self._fatal or exc
 
     async def _take_partitions(self, assigned: set[TopicPartition]) -> None:
         assert self._consumer is not None
+        beyond = sorted(tp.partition for tp in assigned if tp.partition >= self.partitions)
+        if beyond:
+            raise EngineError(
+                f"the events topic now has more partitions than the {self.partitions} it had "
+                f"at start (assigned {beyond}): an account's partition would change and "
+                "its state would be lost; give the topics back their partition count, or "
+                "move to a new set of topics"
+            )
         new = []
         for tp in sorted(assigned):
             if tp.partition in self.stores:
@@ -380,16 +479,55 @@ class Engine:
                 new.append(tp.partition)
         self._set_aside.clear()
         started = time.monotonic()
-        restored = await restore(
-            self.settings.topics.changelog, new, self.settings.kafka.client_options(),
+        topics = self.settings.topics
+        self._restoring = asyncio.create_task(restore(
+            topics.changelog, new, self.settings.kafka.client_options(),
             self.bootstrap_servers, self.settings.fetch_max_wait_ms,
             committed_only=self.settings.transactions,
-        )
+            offers_topic=None if self.settings.transactions else topics.offers,
+        ))
+        try:
+            restored = await self._restoring
+        finally:
+            self._restoring = None
+        for partition, store in restored.items():
+            await self._check_position(TopicPartition(topics.events, partition), store)
         self.stores.update(restored)
         self.metrics.restore_seconds = time.monotonic() - started
         self.metrics.restored_accounts = sum(len(s.accounts) for s in restored.values())
         self._ready.set()
         log.info("assigned partitions %s", sorted(self.stores))
+
+    async def _check_position(self, tp: TopicPartition, store: PartitionState) -> None:
+        """The group's committed offset must exist where the changelog holds state:
+        state with no committed offset means the events topic was recreated (its
+        offsets start again at 0, and every event would look already applied) or
+        the group id changed. A partition seen for the first time gets its start
+        committed at once, so that this holds even after a crash between the
+        first changelog write and the first offset commit."""
+        assert self._consumer is not None
+        if await self._consumer.committed(tp) is not None:
+            return
+        if store.applied:
+            raise EngineError(
+                f"{tp.topic} partition {tp.partition} has no committed offset for group "
+                f"{self.settings.group_id!r}, but the changelog holds {len(store.applied)} "
+                f"accounts applied up to offset {store.highest_applied}: the events topic "
+                "was recreated or the group id changed. Restore the group's offsets, or "
+                "start over with a new changelog topic"
+            )
+        # Not seek + position: a seek here races the fetcher's own first positioning.
+        start = (await self._consumer.beginning_offsets([tp]))[tp]
+        await self._consumer.commit({tp: start})
+
+
+def _forwarded_from(record: ConsumerRecord[bytes, bytes]) -> tuple[int, int] | None:
+    """(origin partition, origin offset) of a forwarded event, from its header."""
+    for name, value in record.headers:
+        if name == FORWARDED_FROM:
+            _, partition, offset = value.decode().rsplit("/", 2)
+            return int(partition), int(offset)
+    return None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -11,15 +11,42 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 
 Headers = Sequence[tuple[str, bytes]]
 
+# The largest batch the engine builds, and so the largest record it sends.
+# Apache Kafka refuses batches over `message.max.bytes` (1 MiB by default)
+# with MessageSizeTooLarge, which would fail the checkpoint on every restart:
+# a record that cannot fit is refused here instead (RecordTooLarge), where
+# the caller can still decide what to do with it.
+MAX_BATCH_BYTES = 1024 * 1024
+# Room for the batch header and the record's own framing.
+_BATCH_OVERHEAD = 512
+
 
 class RecordTooLarge(ValueError):
-    """A single record larger than the producer's batch size."""
+    """A single record larger than the largest batch the broker accepts."""
+
+
+class Delivery(NamedTuple):
+    """A batch handed to the producer: where it goes, how many records, and
+    the future that resolves with its base offset once acknowledged."""
+
+    topic: str
+    partition: int
+    records: int
+    future: asyncio.Future[Any]
+
+
+def record_size(key: bytes | None, value: bytes | None, headers: Headers = ()) -> int:
+    """An upper bound of a record's size in a batch."""
+    size = len(key or b"") + len(value or b"") + 32
+    for name, header_value in headers:
+        size += len(name) + len(header_value) + 8
+    return size
 
 
 class BatchWriter:
@@ -29,13 +56,18 @@ class BatchWriter:
         self._producer = producer
         self._open: dict[tuple[str, int], Any] = {}  # aiokafka BatchBuilder
         self._full: list[tuple[str, int, Any]] = []
-        self._in_flight: list[asyncio.Future[object]] = []
+        self._in_flight: list[Delivery] = []
 
     def write(
         self, topic: str, partition: int, key: bytes | None, value: bytes | None,
         headers: Headers = (),
     ) -> None:
-        """Queue one record. Nothing is sent until `send()`."""
+        """Queue one record. Nothing is sent until `send()`. Raises RecordTooLarge,
+        and queues nothing, if the record could never be delivered."""
+        if len(value or b"") > MAX_BATCH_BYTES // 2:  # cheap test first: most records are small
+            size = record_size(key, value, headers)
+            if size > MAX_BATCH_BYTES - _BATCH_OVERHEAD:
+                raise RecordTooLarge(f"a record of {size} bytes for {topic}")
         header_list = list(headers)  # aiokafka's record builder takes only a list
         slot = (topic, partition)
         batch = self._open.get(slot)
@@ -44,8 +76,7 @@ class BatchWriter:
         if batch.append(key=key, value=value, timestamp=None, headers=header_list) is None:
             self._full.append((topic, partition, batch))
             batch = self._open[slot] = self._producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None, headers=header_list) is None:
-                raise RecordTooLarge(f"a record of {len(value or b'')} bytes for {topic}")
+            batch.append(key=key, value=value, timestamp=None, headers=header_list)
 
     async def send(self) -> None:
         """Hand every queued batch to the producer; delivery goes on in the background."""
@@ -53,11 +84,10 @@ class BatchWriter:
         self._open.clear()
         full, self._full = self._full, []
         for topic, partition, batch in full:
-            self._in_flight.append(
-                await self._producer.send_batch(batch, topic, partition=partition)
-            )
+            future = await self._producer.send_batch(batch, topic, partition=partition)
+            self._in_flight.append(Delivery(topic, partition, batch.record_count(), future))
 
-    def take_in_flight(self) -> list[asyncio.Future[object]]:
-        """The delivery futures of everything sent so far; the caller now owns the wait."""
+    def take_in_flight(self) -> list[Delivery]:
+        """Everything sent so far; the caller now owns the wait."""
         in_flight, self._in_flight = self._in_flight, []
         return in_flight

@@ -5,6 +5,19 @@ live there, the source offset each account last applied, and which accounts
 changed since the last checkpoint. At a checkpoint each changed account is
 written once to the changelog partition with the same number; on assignment the
 partition is rebuilt by reading that changelog partition to its end.
+
+The changelog record is a contract that outlives the process (format 2):
+
+    key   account id (UTF-8)
+    value {"v": 2, "offset": N, "forwarded": {"<partition>": N, ...}, "state": {...}}
+
+`offset` is the source offset of the last event applied on the home partition;
+`forwarded` is, per partition an event was forwarded from, the highest origin
+offset applied (a forwarded copy gets a new offset each time it is forwarded,
+so only its origin tells a re-forwarded duplicate); `state` is the account
+(triggers/state.py, versioned on its own). Format 1 (no `v`, no `forwarded`)
+is read as well. One more key, `PARTITION_KEY`, holds the partition's own
+record: the end offset of the offers partition at the last checkpoint.
 """
 
 from __future__ import annotations
@@ -12,16 +25,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.runtime.errors import StateFormatError
 from triggers import AccountState
 from triggers.state import encode_state
 
 log = logging.getLogger(__name__)
+
+CHANGELOG_FORMAT = 2
+# Account ids hold no control characters (schemas/events.py), so this key
+# cannot be an account's.
+PARTITION_KEY = b"\x00partition"
 
 
 class PartitionState:
@@ -34,28 +53,76 @@ class PartitionState:
         # replayed after a crash (offsets not yet committed, state already in
         # the changelog) is recognised and skipped, exactly.
         self.applied: dict[str, int] = {}
+        # account -> {origin partition: highest origin offset applied}
+        self.forwarded: dict[str, dict[int, int]] = {}
         self.dirty: set[str] = set()
+        # End of the offers partition at the last checkpoint, and the ids of the
+        # offers found past it at restore: decided again after a crash, they are
+        # not sent again (offer ids are deterministic).
+        self.offers_end: int | None = None
+        self.already_sent: set[str] = set()
 
     def load(self, key: bytes, value: bytes | None) -> None:
-        """Apply one changelog record (the last one per key wins)."""
+        """Apply one changelog record. Per account the record with the highest
+        applied offset wins, not the last one: a worker that lost its partitions
+        without knowing may still write an older state after the new owner."""
+        if key == PARTITION_KEY:
+            if value is not None:
+                end = orjson.loads(value)["offers_end"]
+                self.offers_end = max(end, self.offers_end or 0)
+            return
         account_id = key.decode()
         if value is None:
             self.accounts.pop(account_id, None)
             self.applied.pop(account_id, None)
+            self.forwarded.pop(account_id, None)
             return
         record = orjson.loads(value)
+        version = record.get("v", 1)
+        if version > CHANGELOG_FORMAT:
+            raise StateFormatError(
+                f"changelog record format {version} is newer than this engine's "
+                f"({CHANGELOG_FORMAT}): run the newer version, or restore with it"
+            )
+        offset: int = record["offset"]
+        if self.applied.get(account_id, -1) > offset:
+            return
         self.accounts[account_id] = AccountState.from_dict(record["state"])
-        self.applied[account_id] = record["offset"]
+        self.applied[account_id] = offset
+        forwarded = record.get("forwarded")
+        if forwarded:
+            self.forwarded[account_id] = {int(p): o for p, o in forwarded.items()}
+        else:
+            self.forwarded.pop(account_id, None)
+
+    def already_forwarded(self, account_id: str, origin_partition: int, origin_offset: int) -> bool:
+        """True if a forwarded event with this origin was already applied."""
+        origins = self.forwarded.get(account_id)
+        return origins is not None and origins.get(origin_partition, -1) >= origin_offset
+
+    def applied_forward(self, account_id: str, origin_partition: int, origin_offset: int) -> None:
+        self.forwarded.setdefault(account_id, {})[origin_partition] = origin_offset
+
+    @property
+    def highest_applied(self) -> int:
+        return max(self.applied.values(), default=-1)
 
     def drain_changes(self) -> Iterator[tuple[bytes, bytes]]:
         """(key, value) changelog records for the accounts changed since the last call."""
         dirty, self.dirty = self.dirty, set()
-        accounts, applied = self.accounts, self.applied
+        accounts, applied, forwarded = self.accounts, self.applied, self.forwarded
         for account_id in dirty:
+            origins = forwarded.get(account_id)
             # Spliced rather than nested in a dict: the state is serialised once.
-            yield account_id.encode(), b'{"offset":%d,"state":%b}' % (
-                applied[account_id], encode_state(accounts[account_id])
+            yield account_id.encode(), b'{"v":2,"offset":%d,"forwarded":%b,"state":%b}' % (
+                applied[account_id],
+                orjson.dumps({str(p): o for p, o in origins.items()}) if origins else b"{}",
+                encode_state(accounts[account_id]),
             )
+
+
+def partition_record(offers_end: int) -> bytes:
+    return orjson.dumps({"v": CHANGELOG_FORMAT, "offers_end": offers_end})
 
 
 async def restore(
@@ -65,6 +132,7 @@ async def restore(
     bootstrap_servers: str,
     fetch_max_wait_ms: int = 50,
     committed_only: bool = False,
+    offers_topic: str | None = None,
 ) -> dict[int, PartitionState]:
     """Rebuild the state of these partitions from the changelog.
 
@@ -73,6 +141,9 @@ async def restore(
     Kafka-compatible broker, the watermark in fetch responses is. With
     transactions (`committed_only`), state of an aborted checkpoint must not
     come back: it reads committed records only, up to the last stable offset.
+    Given `offers_topic` (at-least-once only), it then reads each offers
+    partition past the end recorded at the last checkpoint, for the offers
+    that must not be sent twice.
     """
     states = {partition: PartitionState(partition) for partition in partitions}
     if not states:
@@ -89,23 +160,15 @@ async def restore(
     )
     await consumer.start()
     try:
-        remaining = {TopicPartition(changelog, partition) for partition in states}
-        consumer.assign(list(remaining))
-        await consumer.seek_to_beginning(*remaining)
-        records = 0
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=fetch_max_wait_ms * 4)
-            for tp, messages in batch.items():
-                state = states[tp.partition]
-                for message in messages:
-                    if message.key is not None:
-                        state.load(message.key, message.value)
-                records += len(messages)
-            for tp in list(remaining):
-                end = consumer.last_stable_offset(tp) if committed_only else consumer.highwater(tp)
-                if end is not None and end >= 0 and await consumer.position(tp) >= end:
-                    remaining.discard(tp)
-            await asyncio.sleep(0)
+        records = await _read_to_end(
+            consumer, {TopicPartition(changelog, p): 0 for p in states}, committed_only,
+            fetch_max_wait_ms, lambda tp, key, value: states[tp.partition].load(key, value),
+        )
+        if offers_topic is not None:
+            starts = {TopicPartition(offers_topic, p): s.offers_end
+                      for p, s in states.items() if s.offers_end is not None}
+            await _read_to_end(consumer, starts, committed_only, fetch_max_wait_ms,
+                               lambda tp, key, value: _note_offer(states[tp.partition], value))
     finally:
         await consumer.stop()
     log.info(
@@ -116,3 +179,42 @@ async def restore(
         time.monotonic() - started,
     )
     return states
+
+
+def _note_offer(state: PartitionState, value: bytes | None) -> None:
+    if value is not None:
+        state.already_sent.add(orjson.loads(value)["offer_id"])
+
+
+async def _read_to_end(
+    consumer: AIOKafkaConsumer,
+    starts: Mapping[TopicPartition, int | None],
+    committed_only: bool,
+    fetch_max_wait_ms: int,
+    apply: Callable[[TopicPartition, bytes, bytes | None], None],
+) -> int:
+    """Feed every keyed record from each start offset to the end to `apply`."""
+    if not starts:
+        return 0
+    remaining = set(starts)
+    consumer.assign(list(remaining))
+    for tp, offset in starts.items():
+        if offset:
+            consumer.seek(tp, offset)
+    from_start = [tp for tp, offset in starts.items() if not offset]
+    if from_start:
+        await consumer.seek_to_beginning(*from_start)
+    records = 0
+    while remaining:
+        batch = await consumer.getmany(*remaining, timeout_ms=fetch_max_wait_ms * 4)
+        for tp, messages in batch.items():
+            for message in messages:
+                if message.key is not None:
+                    apply(tp, message.key, message.value)
+            records += len(messages)
+        for tp in list(remaining):
+            end = consumer.last_stable_offset(tp) if committed_only else consumer.highwater(tp)
+            if end is not None and end >= 0 and await consumer.position(tp) >= end:
+                remaining.discard(tp)
+        await asyncio.sleep(0)
+    return records

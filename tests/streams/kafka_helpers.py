@@ -1,5 +1,6 @@
-"""Helpers for integration tests on the embedded broker: run an engine, send
-lines, read a topic back."""
+"""Helpers for integration tests on a real broker (the embedded one, or any
+Kafka given by UPSELL_TEST_KAFKA_BOOTSTRAP): run an engine, send lines, read a
+topic back."""
 
 from __future__ import annotations
 
@@ -9,25 +10,26 @@ import time
 from collections.abc import AsyncIterator, Iterable
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from streams.broker import EmbeddedBroker
 from streams.cli.producer import EventProducer
 from streams.cli.replay import replay
 from streams.runtime.loop import Engine
 from streams.runtime.settings import EngineSettings, KafkaSettings, TopicSettings
 from tests.factories import ROOT, example_book
+from tests.streams.conftest import KafkaUnderTest
+from triggers import RuleBook
 
 EXAMPLE_EVENTS = ROOT / "examples" / "events.jsonl"
 
 
-def settings_for(broker: EmbeddedBroker, prefix: str, partitions: int = 4,
+def settings_for(kafka: KafkaUnderTest, prefix: str, partitions: int = 4,
                  **overrides: object) -> EngineSettings:
     """Fresh topics and group per test; a short session timeout, because the
     embedded broker holds a group join for about half of it."""
     return EngineSettings(
-        kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers),
+        kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
         topics=TopicSettings(
             events=f"{prefix}-events", offers=f"{prefix}-offers", dlq=f"{prefix}-dlq",
             changelog=f"{prefix}-changelog", partitions=partitions,
@@ -40,19 +42,21 @@ def settings_for(broker: EmbeddedBroker, prefix: str, partitions: int = 4,
 
 
 @contextlib.asynccontextmanager
-async def running_engine(settings: EngineSettings) -> AsyncIterator[Engine]:
-    """An engine consuming in the background until the block ends (a clean stop)."""
+async def running_engine(settings: EngineSettings, book: RuleBook | None = None,
+                         ) -> AsyncIterator[Engine]:
+    """An engine consuming in the background until the block ends (a clean stop).
+    What `run()` raised is raised here: a crashed engine fails the test."""
     assert settings.kafka.bootstrap_servers is not None
-    engine = Engine(settings, example_book(), settings.kafka.bootstrap_servers)
+    engine = Engine(settings, book or example_book(), settings.kafka.bootstrap_servers)
     await engine.start()
     task = asyncio.create_task(engine.run())
     try:
         yield engine
     finally:
-        await engine.stop()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        try:
+            await asyncio.wait_for(engine.stop(), 60)
+        finally:
+            await asyncio.wait_for(task, 60)
 
 
 def account_key(line: bytes) -> bytes | None:
@@ -88,13 +92,8 @@ async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float =
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        partitions: set[int] = set()
+        partitions = await partitions_of(bootstrap, topic, consumer, timeout)
         deadline = time.monotonic() + timeout
-        while not partitions and time.monotonic() < deadline:
-            if topic in await consumer.topics():
-                partitions = consumer.partitions_for_topic(topic) or set()
-            else:
-                await asyncio.sleep(0.2)
         consumer.assign([TopicPartition(topic, p) for p in partitions])
         await consumer.seek_to_beginning()
         settle_until = None
@@ -109,6 +108,23 @@ async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float =
     finally:
         await consumer.stop()
     return records
+
+
+async def partitions_of(bootstrap: str, topic: str, consumer: AIOKafkaConsumer,
+                        timeout: float) -> set[int]:
+    """The topic's partitions, once it exists. Not `consumer.partitions_for_topic()`:
+    on Apache Kafka it is None until the topic has been asked for by name."""
+    deadline = time.monotonic() + timeout
+    while topic not in await consumer.topics():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"topic {topic} does not exist")
+        await asyncio.sleep(0.2)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        return set(await producer.partitions_for(topic))
+    finally:
+        await producer.stop()
 
 
 def expected_offers(lines: list[bytes]) -> dict[str, bytes]:

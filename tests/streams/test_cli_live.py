@@ -1,4 +1,4 @@
-"""The command line against the embedded broker: produce, tail, and the worker's
+"""The command line against a real broker: produce, tail, and the worker's
 web endpoints."""
 
 from __future__ import annotations
@@ -14,19 +14,20 @@ from pathlib import Path
 
 import orjson
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import free_port
 from tests.factories import EXAMPLE_RULES, ROOT
+from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import EXAMPLE_EVENTS, read_topic
 
 UPSELL = [sys.executable, "-m", "streams.cli"]
 
 
 def test_produce_sends_valid_events_keyed_and_refuses_invalid_ones(
-    broker: EmbeddedBroker, topic_prefix: str
+    kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}-events"
     done = subprocess.run(
-        [*UPSELL, "produce", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
+        [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, "--topic", topic,
          str(EXAMPLE_EVENTS)],
         capture_output=True, cwd=ROOT, timeout=60,
     )
@@ -35,7 +36,7 @@ def test_produce_sends_valid_events_keyed_and_refuses_invalid_ones(
     stderr = done.stderr.decode()
     assert "line 121: usage.value: Input should be a valid number" in stderr
     assert f"sent {len(lines) - 3} events to {topic}, rejected 3 invalid lines" in stderr
-    records = asyncio.run(read_topic(broker.bootstrap_servers, topic, len(lines) - 3))
+    records = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(lines) - 3))
     assert len(records) == len(lines) - 3
     assert all(r.key == orjson.loads(r.value)["account_id"].encode() for r in records)  # type: ignore[arg-type]
 
@@ -49,7 +50,7 @@ def test_produce_without_a_broker_says_how_to_get_one() -> None:
 
 
 def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
-    broker: EmbeddedBroker, topic_prefix: str
+    kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
     port = free_port()
     env = {
@@ -59,19 +60,19 @@ def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
         "UPSELL_GROUP_ID": f"{topic_prefix}-group", "UPSELL_SESSION_TIMEOUT_MS": "6000",
     }
     worker = subprocess.Popen(
-        [*UPSELL, "worker", "--bootstrap-servers", broker.bootstrap_servers,
+        [*UPSELL, "worker", "--bootstrap-servers", kafka.bootstrap_servers,
          "--rules", str(EXAMPLE_RULES), "--web-port", str(port)],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     tail = subprocess.Popen(
-        [*UPSELL, "tail", "--bootstrap-servers", broker.bootstrap_servers, "--pretty",
+        [*UPSELL, "tail", "--bootstrap-servers", kafka.bootstrap_servers, "--pretty",
          "--from-beginning", "--topic", f"{topic_prefix}-offers"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     try:
         assert _wait_for(f"http://127.0.0.1:{port}/health", 200, timeout=60)
         subprocess.run(
-            [*UPSELL, "produce", "--bootstrap-servers", broker.bootstrap_servers, "--topic",
+            [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, "--topic",
              f"{topic_prefix}-events", str(EXAMPLE_EVENTS)],
             cwd=ROOT, capture_output=True, timeout=60,
         )

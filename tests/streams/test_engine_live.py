@@ -15,11 +15,12 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import free_port
 from streams.cli.simulator import Simulator
 from streams.runtime.loop import EngineError
 from streams.runtime.routing import home_partition
 from tests.factories import EXAMPLE_RULES, ROOT, example_book
+from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
     account_key,
@@ -39,13 +40,13 @@ EXPECTED_IN_FIRST_HALF = len(expected_offers(LINES[:HALF]))
 
 
 async def test_offers_match_the_replay_and_bad_events_go_to_the_dlq(
-    broker: EmbeddedBroker, topic_prefix: str
+    kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
-    settings = settings_for(broker, topic_prefix)
+    settings = settings_for(kafka, topic_prefix)
     async with running_engine(settings) as engine:
-        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES)
-        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(EXPECTED))
-        dead = await read_topic(broker.bootstrap_servers, settings.topics.dlq, 3)
+        await send_lines(kafka.bootstrap_servers, settings.topics.events, LINES)
+        offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers, len(EXPECTED))
+        dead = await read_topic(kafka.bootstrap_servers, settings.topics.dlq, 3)
     assert_each_offer_once(offers, EXPECTED)
 
     bad_lines = [line for number, line in enumerate(LINES, 1) if number in (121, 463, 511)]
@@ -63,42 +64,43 @@ async def test_offers_match_the_replay_and_bad_events_go_to_the_dlq(
 
 
 async def test_events_on_the_wrong_partition_still_reach_their_account(
-    broker: EmbeddedBroker, topic_prefix: str
+    kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
-    settings = settings_for(broker, topic_prefix)
+    settings = settings_for(kafka, topic_prefix)
     good = [line for number, line in enumerate(LINES, 1) if number not in (121, 463, 511)]
     wrong = {key: (home_partition(key.decode(), 4) + 1) % 4
              for key in map(account_key, good) if key is not None}
     expected = expected_offers(good)
     async with running_engine(settings) as engine:
-        await send_lines(broker.bootstrap_servers, settings.topics.events, good, wrong)
-        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(expected))
+        await send_lines(kafka.bootstrap_servers, settings.topics.events, good, wrong)
+        offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers, len(expected))
     assert_each_offer_once(offers, expected)
     assert engine.metrics.forwarded == len(good)
 
 
 async def test_transactions_on_a_broker_without_them_are_refused_clearly(
-    broker: EmbeddedBroker, topic_prefix: str
+    kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
-    settings = settings_for(broker, topic_prefix, transactions=True)
+    kafka.require_no_transactions()
+    settings = settings_for(kafka, topic_prefix, transactions=True)
     with pytest.raises(EngineError, match="refused a transactional producer"):
         async with running_engine(settings):
             pass
 
 
 async def test_restarted_engine_continues_from_the_changelog_without_refiring(
-    broker: EmbeddedBroker, topic_prefix: str
+    kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
-    settings = settings_for(broker, topic_prefix)
+    settings = settings_for(kafka, topic_prefix)
     async with running_engine(settings):
-        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[:HALF])
-        first = await read_topic(broker.bootstrap_servers, settings.topics.offers,
+        await send_lines(kafka.bootstrap_servers, settings.topics.events, LINES[:HALF])
+        first = await read_topic(kafka.bootstrap_servers, settings.topics.offers,
                                  EXPECTED_IN_FIRST_HALF)
     async with running_engine(settings) as engine:
         await engine.wait_until_ready(timeout=60)
         assert engine.metrics.restored_accounts == 6
-        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[HALF:])
-        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(EXPECTED))
+        await send_lines(kafka.bootstrap_servers, settings.topics.events, LINES[HALF:])
+        offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers, len(EXPECTED))
     assert len(first) < len(EXPECTED)
     assert_each_offer_once(offers, EXPECTED)
 
@@ -112,16 +114,16 @@ async def _until(condition: Callable[[], bool], timeout: float, what: str) -> No
 
 
 async def test_second_worker_takes_over_the_state_without_refiring(
-    broker: EmbeddedBroker, topic_prefix: str
+    kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
-    settings = settings_for(broker, topic_prefix)
+    settings = settings_for(kafka, topic_prefix)
     async with running_engine(settings) as survivor:
         async with running_engine(settings) as leaving:
             await _until(lambda: len(survivor.stores) + len(leaving.stores) == 4
                          and bool(survivor.stores) and bool(leaving.stores)
                          and survivor.ready and leaving.ready, 90, "both workers to share")
-            await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[:HALF])
-            await read_topic(broker.bootstrap_servers, settings.topics.offers,
+            await send_lines(kafka.bootstrap_servers, settings.topics.events, LINES[:HALF])
+            await read_topic(kafka.bootstrap_servers, settings.topics.offers,
                              EXPECTED_IN_FIRST_HALF)
             moved = set(leaving.stores)
         # `leaving` checkpointed and left: its partitions and their state move over.
@@ -131,8 +133,8 @@ async def test_second_worker_takes_over_the_state_without_refiring(
             1 for account in {_account(line) for line in LINES[:HALF]} if account
             and home_partition(account, 4) in moved
         )
-        await send_lines(broker.bootstrap_servers, settings.topics.events, LINES[HALF:])
-        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers, len(EXPECTED))
+        await send_lines(kafka.bootstrap_servers, settings.topics.events, LINES[HALF:])
+        offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers, len(EXPECTED))
     assert_each_offer_once(offers, EXPECTED)
 
 
@@ -142,17 +144,17 @@ def _account(line: bytes) -> str | None:
 
 
 async def test_worker_killed_mid_stream_loses_no_offer(
-    broker: EmbeddedBroker, topic_prefix: str, record_property: Callable[[str, object], None]
+    kafka: KafkaUnderTest, topic_prefix: str, record_property: Callable[[str, object], None]
 ) -> None:
     """SIGKILL the worker process while events flow, restart it: every offer the
     replay predicts arrives, nothing else does; only the same offer id may repeat
     (at-least-once without transactions), and the test reports how often."""
-    settings = settings_for(broker, topic_prefix)
+    settings = settings_for(kafka, topic_prefix)
     lines = [orjson.dumps(e) for e in Simulator(example_book(), 150, seed=11).events(days=60)]
     expected = expected_offers(lines)
     env = {
         **os.environ,
-        "UPSELL_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "UPSELL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "UPSELL_TOPIC_EVENTS": settings.topics.events,
         "UPSELL_TOPIC_OFFERS": settings.topics.offers,
         "UPSELL_TOPIC_DLQ": settings.topics.dlq,
@@ -181,7 +183,7 @@ async def test_worker_killed_mid_stream_loses_no_offer(
     worker = start_worker(port)
     try:
         await _until(lambda: consumed(port) >= 0, 60, "the worker's web server")
-        sender = asyncio.create_task(_send_paced(broker.bootstrap_servers,
+        sender = asyncio.create_task(_send_paced(kafka.bootstrap_servers,
                                                  settings.topics.events, lines, per_second=4000))
         await _until(lambda: consumed(port) > len(lines) // 4, 90, "a quarter of the events")
         killed_after = consumed(port)
@@ -190,7 +192,7 @@ async def test_worker_killed_mid_stream_loses_no_offer(
         assert not sender.done(), "the kill must come while events still flow"
         worker = start_worker(port)
         await sender
-        offers = await read_topic(broker.bootstrap_servers, settings.topics.offers,
+        offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers,
                                   len(expected), timeout=120, settle=3)
     finally:
         worker.terminate()
@@ -215,7 +217,7 @@ async def _send_paced(bootstrap: str, topic: str, lines: list[bytes], per_second
 
 
 async def test_an_event_the_core_cannot_evaluate_goes_to_the_dlq_and_the_rest_flow(
-    broker: EmbeddedBroker, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+    kafka: KafkaUnderTest, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug in the decision core for one event must not stop the engine (the
     core is made to fail on purpose here; the Kafka side is real)."""
@@ -230,11 +232,11 @@ async def test_an_event_the_core_cannot_evaluate_goes_to_the_dlq_and_the_rest_fl
         return real_evaluate(state, event, book)
 
     monkeypatch.setattr(streams.runtime.loop, "evaluate", failing_once)
-    settings = settings_for(broker, topic_prefix)
+    settings = settings_for(kafka, topic_prefix)
     good = [line for number, line in enumerate(LINES, 1) if number not in (121, 463, 511)]
     async with running_engine(settings) as engine:
-        await send_lines(broker.bootstrap_servers, settings.topics.events, good)
-        dead = await read_topic(broker.bootstrap_servers, settings.topics.dlq, 1)
+        await send_lines(kafka.bootstrap_servers, settings.topics.events, good)
+        dead = await read_topic(kafka.bootstrap_servers, settings.topics.dlq, 1)
         await _until(lambda: engine.metrics.events == len(good), 30, "every event")
     assert [r.value for r in dead] == [LINES[10]]
     assert dict(dead[0].headers)["upsell.error"] == b"could not be evaluated: OverflowError"

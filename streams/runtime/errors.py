@@ -1,0 +1,11 @@
+"""What can go wrong in the runtime, by name, so callers can catch exactly that."""
+
+from __future__ import annotations
+
+
+class EngineError(RuntimeError):
+    """The engine cannot run with this broker, these topics or this configuration."""
+
+
+class StateFormatError(EngineError):
+    """A changelog record this engine cannot read (written by a newer version)."""
