@@ -167,7 +167,11 @@ class Engine:
         assert self._consumer is not None and self._writer is not None
         interval = self.settings.checkpoint_interval_ms / 1000
         try:
-            while not self._stopping.is_set():
+            while True:
+                if self._fatal is not None:
+                    raise self._fatal
+                if self._stopping.is_set():
+                    return
                 if self._pending_events == 0:
                     self._last_checkpoint = time.monotonic()  # the interval starts with new work
                 wait = max(0.0, interval - (time.monotonic() - self._last_checkpoint))
@@ -176,10 +180,10 @@ class Engine:
                     timeout_ms=int(wait * 1000) + 1, max_records=self.settings.max_batch_events
                 )
                 async with self._lock:
-                    if self._stopping.is_set():
-                        return  # stop() made the final checkpoint: this batch is the next owner's
                     if self._fatal is not None:
                         raise self._fatal
+                    if self._stopping.is_set():
+                        return  # stop() made the final checkpoint: this batch is the next owner's
                     if generation != self._generation:
                         await self._refetch(batch)
                         continue
@@ -189,6 +193,8 @@ class Engine:
                     if self._checkpoint_due():
                         await self._checkpoint()
         except ConsumerStoppedError:
+            if self._fatal is not None:
+                raise self._fatal from None
             if not self._stopping.is_set():
                 raise
         except BaseException as exc:
