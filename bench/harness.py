@@ -234,11 +234,16 @@ METRIC_NAMES = {
 def engine_counts(engine: Engine) -> dict[str, float]:
     """The engine's counters as it exposes them on /metrics (labels summed): the
     Prometheus names are its contract with dashboards, steadier than the fields.
-    NaN for a counter it no longer has."""
+    0 for a labelled family with no samples yet (no offers), NaN for a metric the
+    engine no longer has."""
     engine.refresh_gauges()  # as the worker does before rendering /metrics
     totals: dict[str, float] = {}
     for line in render_metrics(engine.metrics).decode().splitlines():
-        if line and not line.startswith("#"):
+        if line.startswith("# TYPE "):  # counters are declared without their _total
+            family = line.split()[2].removeprefix("upsell_")
+            totals.setdefault(family, 0.0)
+            totals.setdefault(f"{family}_total", 0.0)
+        elif line and not line.startswith("#"):
             name, _, value = line.rpartition(" ")
             name = name.split("{", 1)[0].removeprefix("upsell_")
             totals[name] = totals.get(name, 0.0) + float(value)
