@@ -5,37 +5,121 @@ Every event names its account, its kind (`type`) and when it happened
 never the clock of the machine that reads the event, so a replay of the same
 events gives the same offers.
 
-Decoding is strict (no silent coercion of "41" into 41) and goes straight from
-JSON bytes to a model through one cached TypeAdapter, which is the fastest path
-pydantic offers. Unknown extra fields are ignored so producers can add fields
-before the engine knows them.
+Decoding is strict (no silent coercion of "41" into 41, no Unix time in a
+string, no duplicate keys) and goes straight from JSON bytes to a model
+through one cached TypeAdapter, which is the fastest path pydantic offers.
+Unknown extra fields are ignored so producers can add fields before the engine
+knows them. The rules on strings are regular expressions written so that the
+JSON Schema exported from these models carries them unchanged to producers in
+other languages. A refused event's reason names fields and problems only,
+never a value: it goes to logs, stderr and the dead-letter topic's headers.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     TypeAdapter,
     ValidationError,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import ErrorDetails, core_schema
 
 CONTRACT_VERSION = 1
 
-Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+# What an identifier (account, event, plan, metric, ...) may hold: printable
+# text. Refused anywhere in it: C0 and C1 controls and DEL, the format
+# characters of the Basic Multilingual Plane (zero-width spaces and joiners,
+# bidi controls, BOM, soft hyphen, ...), line and paragraph separators, and the
+# noncharacters U+FFFE and U+FFFF; at either end also white space, so that
+# "acme" and "acme " cannot be two accounts, and a blank id is no id. Only
+# \uXXXX escapes and plain classes: the same text is a valid pattern for
+# pydantic's Rust regex, for ECMA-262 (what JSON Schema specifies) and Python's re.
+_INVISIBLE = (
+    r"\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891"
+    r"\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\ufffe\uffff"
+)
+_SPACE = r"\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+IDENTIFIER_PATTERN = f"^[^{_INVISIBLE}{_SPACE}](?:[^{_INVISIBLE}]*[^{_INVISIBLE}{_SPACE}])?$"
 
-# Bounds keep a value the contract accepts from breaking the arithmetic behind
-# it: an offer expires days after its event, a billing period ends a month on.
-EventTime = Annotated[
-    AwareDatetime,
-    Field(ge=datetime(1970, 1, 1, tzinfo=UTC), le=datetime(2999, 12, 31, tzinfo=UTC)),
-]
+# RFC 3339 date-time with its time zone ("Z" or "+01:00"): no Unix time in a
+# string, no date alone, no missing seconds or zone. At most 9 fraction digits
+# (nanoseconds, what Go and Java write); pydantic keeps microseconds.
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _json_schema_extra(**extra: str) -> dict[str, Any]:
+    """Core-schema metadata that adds `extra` to the type's own JSON Schema entry."""
+
+    def add(schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), **extra}
+
+    return {"pydantic_js_functions": [add]}
+
+
+class _Identifier:
+    """A string that names something (see IDENTIFIER_PATTERN); one `$defs` entry
+    of the JSON Schema, so the long pattern is written once."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.str_schema(
+            min_length=1, max_length=200, pattern=IDENTIFIER_PATTERN, ref="Identifier",
+            metadata=_json_schema_extra(
+                description="Printable text, 1 to 200 characters: no control, zero-width or "
+                            "other format characters, no line breaks, no space at either end."
+            ),
+        )
+
+
+Identifier = Annotated[str, _Identifier()]
+
+
+class _Rfc3339:
+    """An aware datetime that was an RFC 3339 string in the JSON.
+
+    pydantic's own datetime also takes "1772442000" (Unix time in a string) and
+    "2026-03-02 09:00Z"; here the string must match TIMESTAMP_PATTERN first. Both
+    steps run in pydantic-core (a chain), so the hot path gains no Python call.
+    """
+
+    # Bounds keep a value the contract accepts from breaking the arithmetic behind
+    # it: an offer expires days after its event, a billing period ends a month on.
+    EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+    LATEST = datetime(2999, 12, 31, tzinfo=UTC)
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.chain_schema([
+            core_schema.str_schema(pattern=TIMESTAMP_PATTERN, strict=True),
+            # Not strict: its input is the string the first step let through.
+            core_schema.datetime_schema(
+                tz_constraint="aware", ge=self.EARLIEST, le=self.LATEST, strict=False
+            ),
+        ], ref="EventTime", metadata=_json_schema_extra(
+            # In validation mode pydantic describes a chain by its first step: the string.
+            description="RFC 3339 date-time with a time zone, years 1970 to 2999.",
+            format="date-time",
+        ))
+
+
+EventTime = Annotated[datetime, _Rfc3339()]
 Amount = Annotated[float, Field(ge=0, le=1e12)]
 
 
@@ -45,26 +129,43 @@ class EventBase(BaseModel):
     # allow_inf_nan=False: JSON has no Infinity or NaN, but lenient parsers accept them.
     model_config = ConfigDict(strict=True, frozen=True, extra="ignore", allow_inf_nan=False)
 
+    # How many of the fields that are always present hold one JSON string each;
+    # `_json_strings` adds the optional ones. decode_event counts quotes with them.
+    _REQUIRED_STRINGS: ClassVar[int] = 4  # event_id, account_id, occurred_at, type
+
     event_id: Identifier = Field(description="Unique id of this event; duplicates are dropped.")
     account_id: Identifier = Field(description="The customer account; also the Kafka key.")
     occurred_at: EventTime = Field(description="When it happened (RFC 3339, with time zone).")
     schema_version: Literal[1] = Field(default=1, description="Version of this contract.")
 
+    def _json_strings(self) -> int:
+        """JSON strings among this event's values, as decoded (keys not counted)."""
+        return self._REQUIRED_STRINGS
+
 
 class SubscriptionEvent(EventBase):
     """The account's current plan and add-ons (sent on signup and on every change)."""
 
+    _REQUIRED_STRINGS = 5  # + plan
+
     type: Literal["subscription"]
     plan: Identifier
-    addons: list[Identifier] = Field(default_factory=list)
+    # Bounded: the add-ons are kept in the account's state.
+    addons: list[Identifier] = Field(default_factory=list, max_length=100)
     started_at: EventTime | None = Field(
         default=None, description="Signup date; starts the onboarding grace period."
     )
     renews_at: EventTime | None = None
 
+    def _json_strings(self) -> int:
+        started, renews = self.started_at is not None, self.renews_at is not None
+        return self._REQUIRED_STRINGS + len(self.addons) + started + renews
+
 
 class UsageEvent(EventBase):
     """A metric reading: `value` for a gauge (level now) or `delta` for a counter."""
+
+    _REQUIRED_STRINGS = 5  # + metric
 
     type: Literal["usage"]
     metric: Identifier
@@ -83,12 +184,16 @@ class UsageEvent(EventBase):
 class FeatureGateEvent(EventBase):
     """A user tried a feature the account's plan does not include."""
 
+    _REQUIRED_STRINGS = 5  # + feature
+
     type: Literal["feature_gate"]
     feature: Identifier
 
 
 class MilestoneEvent(EventBase):
     """A success moment: project completed, goal achieved, ..."""
+
+    _REQUIRED_STRINGS = 5  # + name
 
     type: Literal["milestone"]
     name: Identifier
@@ -104,14 +209,21 @@ class ScoreEvent(EventBase):
 class TicketEvent(EventBase):
     """A support ticket opened or resolved; severe open tickets hold offers back."""
 
+    _REQUIRED_STRINGS = 6  # + ticket_id, status
+
     type: Literal["ticket"]
     ticket_id: Identifier
     status: Literal["opened", "resolved"]
     severity: Literal["low", "normal", "high", "urgent"] = "normal"
 
+    def _json_strings(self) -> int:
+        return self._REQUIRED_STRINGS + ("severity" in self.__pydantic_fields_set__)
+
 
 class ChurnSignalEvent(EventBase):
     """A sign the account may leave: downgrade intent, cancellation started, ..."""
+
+    _REQUIRED_STRINGS = 5  # + name
 
     type: Literal["churn_signal"]
     name: Identifier
@@ -119,6 +231,8 @@ class ChurnSignalEvent(EventBase):
 
 class OfferResponseEvent(EventBase):
     """What happened to an offer, reported back by in-app messaging."""
+
+    _REQUIRED_STRINGS = 6  # + offer_id, response
 
     type: Literal["offer_response"]
     offer_id: Identifier
@@ -163,21 +277,133 @@ class InvalidEvent(ValueError):
 def decode_event(raw: bytes | str) -> Event:
     """Parse and validate one JSON event, or raise InvalidEvent naming the field at fault."""
     try:
-        return EVENT_ADAPTER.validate_json(raw)
+        event = EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         raise InvalidEvent(describe_validation_error(exc)) from None
+    # Repeated keys: pydantic keeps the last one, so {"type": "teleport", ..., "type":
+    # "nps"} would be an nps event. Proof that no key repeats, without a parse: every
+    # JSON string (key or value) has two quote characters, plus one per \" inside it.
+    # Each field the event has came from at least one key and each of its string
+    # values from one string, so the text holds at least 2 * (fields + strings)
+    # quotes, and exactly that many only when no key repeats and none is extra.
+    # Anything else (an extra field, an escaped quote, a repeated key) is parsed
+    # again to find out (~2 us).
+    quotes = raw.count(b'"') if isinstance(raw, bytes) else raw.count('"')
+    if quotes != 2 * (len(event.__pydantic_fields_set__) + event._json_strings()):
+        reason = duplicate_key_reason(raw)
+        if reason is not None:
+            raise InvalidEvent(reason)
+    return event
+
+
+# -- reasons ------------------------------------------------------------------
+# A reason goes to logs, stderr and a Kafka header of the dead-letter topic, so
+# it is built from pydantic's error type, its location and texts of our own or
+# from the schema, never from the input: pydantic's own message quotes the
+# input for some types (an unknown `type` tag, verbatim, whatever its size).
+
+MAX_REASON_CHARS = 500
+_MAX_PROBLEMS = 5
+
+#: pydantic messages made only of the schema's own values (bounds, expected literals).
+_SCHEMA_ONLY_MESSAGES = frozenset({
+    "missing", "string_type", "string_too_short", "string_too_long", "float_type",
+    "int_type", "bool_type", "finite_number", "greater_than", "greater_than_equal",
+    "less_than", "less_than_equal", "literal_error", "list_type", "too_long", "too_short",
+    "model_type", "model_attributes_type", "dict_type", "datetime_type", "timezone_aware",
+    "timezone_naive", "union_tag_not_found", "json_type", "string_unicode",
+    "value_error",  # raised by this module's validators only, with our own text
+})
+_PATTERN_MESSAGES = {
+    IDENTIFIER_PATTERN: "should be printable text: no control, zero-width or other format "
+                        "characters, no line breaks, no space at either end",
+    TIMESTAMP_PATTERN: "should be an RFC 3339 date-time with a time zone, e.g. 2026-03-02T09:00:00Z",
+}
+# jiter's and speedate's explanations ("EOF while parsing a string at line 1
+# column 9", "month value is outside expected range of 1-12") are fixed texts;
+# kept only while they look like one.
+_FIXED_TEXT = re.compile(r"[A-Za-z0-9 ,.`_()\[\]{}:\\+-]{1,120}")
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem: `field.path: what is wrong`.
+    """`field.path: what is wrong` per problem, at most 5, at most 500 characters."""
+    errors = exc.errors(include_url=False, include_input=False)
+    problems = [f"{_path(error['loc'])}: {_message(error)}" for error in errors[:_MAX_PROBLEMS]]
+    if len(errors) > _MAX_PROBLEMS:
+        problems.append(f"and {len(errors) - _MAX_PROBLEMS} more")
+    return _bounded("; ".join(problems))
 
-    The offending value is left out on purpose: events carry customer data and
-    the reason ends up in logs and in the dead-letter topic's headers.
-    """
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False):
-        # The discriminator adds the event type as the first path element; keep
-        # it, it tells the producer which schema was applied.
-        path = ".".join(str(part) for part in error["loc"]) or "(event)"
-        problems.append(f"{path}: {error['msg']}")
-    return "; ".join(problems)
+
+def duplicate_key_reason(raw: bytes | str) -> str | None:
+    """The reason to refuse a JSON text that repeats a key in an object, or None."""
+    try:
+        _PAIRS_DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
+    except _RepeatedKey as repeated:
+        where = f"'{repeated.key}'" if repeated.key in _KNOWN_NAMES else "in an extra field"
+        return f"(event): duplicate key {where}: each key may appear once"
+    except ValueError:  # jiter accepted it; should not happen, refuse rather than guess
+        return "(event): Invalid JSON"
+    return None
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _RepeatedKey(key)
+        seen.add(key)
+
+
+# Built once (json.loads builds one per call). Numbers stay text: only keys matter
+# here, and int() would refuse a 5,000-digit number that jiter accepted.
+_PAIRS_DECODER = json.JSONDecoder(
+    object_pairs_hook=_refuse_repeated_keys, parse_int=str, parse_float=str
+)
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _message(error: ErrorDetails) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _SCHEMA_ONLY_MESSAGES:
+        return error["msg"]
+    if kind == "union_tag_invalid":
+        expected = ", ".join(f"'{name}'" for name in EVENT_TYPES)
+        return f"'type' does not match any of the expected tags: {expected}"
+    if kind == "string_pattern_mismatch":
+        return _PATTERN_MESSAGES.get(str(ctx.get("pattern")), "should match the contract's pattern")
+    if kind == "json_invalid":
+        return "Invalid JSON" + _detail(ctx)
+    if kind in ("datetime_parsing", "datetime_from_date_parsing"):
+        return "Input should be a valid datetime" + _detail(ctx)
+    return f"Input is not valid ({kind})"
+
+
+def _detail(ctx: Mapping[str, Any]) -> str:
+    text = str(ctx.get("error", ""))
+    return f": {text}" if _FIXED_TEXT.fullmatch(text) else ""
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    # The discriminator adds the event type as the first element; keep it, it tells
+    # the producer which schema was applied. A key the contract does not name
+    # would come from the input, so it is not repeated.
+    parts = [part if isinstance(part, int) or part in _KNOWN_NAMES else "<key>" for part in loc]
+    return ".".join(str(part) for part in parts) or "(event)"
+
+
+def _bounded(reason: str) -> str:
+    if len(reason) <= MAX_REASON_CHARS:
+        return reason
+    return reason[: MAX_REASON_CHARS - 3] + "..."
+
+
+_KNOWN_NAMES = frozenset(EVENT_TYPES).union(
+    *(model.model_fields for model in (
+        SubscriptionEvent, UsageEvent, FeatureGateEvent, MilestoneEvent, ScoreEvent,
+        TicketEvent, ChurnSignalEvent, OfferResponseEvent,
+    ))
+)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from schemas.rules import Guards
+from triggers.pending import Pending
 from triggers.state import AccountState
 
 DAY = 86_400.0
@@ -20,8 +21,11 @@ class Guard(Protocol):
     @property
     def name(self) -> str: ...
 
-    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
-        """True when the offer must not be made now."""
+    def holds_back(
+        self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
+    ) -> bool:
+        """True when the offer must not be made now (`pending`: what this event has
+        chosen so far, which the state does not hold yet)."""
         ...
 
 
@@ -32,7 +36,9 @@ class OnboardingGrace:
     seconds: float
     name: str = "onboarding_grace"
 
-    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+    def holds_back(
+        self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
+    ) -> bool:
         return state.signed_up_at is not None and now < state.signed_up_at + self.seconds
 
 
@@ -43,7 +49,9 @@ class OpenTicket:
     severities: frozenset[str]
     name: str = "open_ticket"
 
-    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+    def holds_back(
+        self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
+    ) -> bool:
         return any(
             is_open and severity in self.severities
             for is_open, severity, _ in state.tickets.values()
@@ -56,8 +64,10 @@ class LowScore:
 
     name: str = "low_score"
 
-    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
-        return now < state.low_score_until
+    def holds_back(
+        self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
+    ) -> bool:
+        return now < state.low_score_until or now < pending.low_score_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +76,9 @@ class ResponseSilence:
 
     name: str = "response_silence"
 
-    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+    def holds_back(
+        self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
+    ) -> bool:
         until = state.silenced.get(target)
         return until is not None and now < until
 
@@ -78,7 +90,9 @@ class Cooldown:
     seconds: float
     name: str = "cooldown"
 
-    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+    def holds_back(
+        self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
+    ) -> bool:
         last = state.last_fired.get(trigger_id)
         # abs(): an event that arrives late still counts as close to the last offer.
         return last is not None and abs(now - last) < self.seconds
@@ -92,9 +106,11 @@ class AccountCap:
     seconds: float
     name: str = "account_cap"
 
-    def holds_back(self, state: AccountState, trigger_id: str, target: str, now: float) -> bool:
+    def holds_back(
+        self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
+    ) -> bool:
         recent = sum(1 for t in state.offer_times if abs(now - t) < self.seconds)
-        return recent >= self.max_offers
+        return recent + pending.offers >= self.max_offers
 
 
 def build_guards(config: Guards, cooldown_seconds: float, ignored: set[str]) -> tuple[Guard, ...]:

@@ -55,7 +55,7 @@ class OfferRecord:
 
 @dataclass(slots=True, eq=False)
 class AccountState:
-    """One account's state; mutated in place by `triggers.evaluate`.
+    """One account's state; changed in place by `triggers.evaluate`, once it has decided.
 
     A slotted dataclass: small in memory, and orjson serialises it natively
     (see `encode_state`), which keeps checkpoints cheap.
@@ -77,19 +77,19 @@ class AccountState:
     low_score_until: float = float("-inf")
     seen: str = ""  # fingerprints of the last DEDUPE_WINDOW event ids, oldest first
 
-    def seen_before(self, fingerprint: str) -> bool:
-        """True if this event id was already applied; otherwise remember it.
+    def has_seen(self, fingerprint: str) -> bool:
+        """True if this event id was already applied.
 
         A substring search is the fastest membership test here; a match
         straddling two fingerprints has a ~2**-60 chance per event, far below
         any producer's duplicate rate.
         """
-        seen = self.seen
-        if fingerprint in seen:
-            return True
-        seen += fingerprint
+        return fingerprint in self.seen
+
+    def remember_event(self, fingerprint: str) -> None:
+        """Record an applied event id; the oldest drops out of the window."""
+        seen = self.seen + fingerprint
         self.seen = seen if len(seen) <= SEEN_CHARS else seen[FINGERPRINT_CHARS:]
-        return False
 
     def find_offer(self, offer_id: str) -> OfferRecord | None:
         for record in self.offers:

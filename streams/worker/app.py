@@ -24,6 +24,7 @@ from faust.web import Request, Response, View
 
 from streams.runtime.loop import Engine
 from streams.worker.config import WorkerSettings
+from streams.worker.metrics import CONTENT_TYPE, render_metrics
 from streams.worker.tuning import tune_gc
 
 
@@ -90,7 +91,8 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
         engine.refresh_gauges()
-        return web.text(engine.metrics.render(), content_type="text/plain; version=0.0.4")
+        # The type goes in a header: aiohttp refuses a content_type with a charset.
+        return web.bytes(render_metrics(engine.metrics), headers={"Content-Type": CONTENT_TYPE})
 
     @app.page("/status")
     async def status(web: View, request: Request) -> Response:

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
 from streams.broker import BrokerError, EmbeddedBroker, find_broker_binary, free_port
+from streams.broker.probe import wait_until_answering
 
 #: Tansu holds a group join for about half the session timeout (~3 s with these),
 #: so tests use short group timeouts instead of the clients' defaults.
@@ -260,6 +261,40 @@ def test_missing_binary_override_is_an_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("CALF_TANSU_BIN", "/nonexistent/tansu")
     with pytest.raises(BrokerError, match="CALF_TANSU_BIN"):
         find_broker_binary()
+
+
+def test_binary_override_is_used_as_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = tmp_path / "tansu"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CALF_TANSU_BIN", str(fake))
+    assert find_broker_binary() == fake
+
+
+@pytest.mark.asyncio
+async def test_start_works_inside_a_running_event_loop() -> None:
+    # As from an async fixture or CLI: start() is synchronous and must not need the loop.
+    asyncio.get_running_loop()
+    with EmbeddedBroker() as broker:
+        producer = new_producer(broker.bootstrap_servers)
+        await producer.start()
+        await producer.stop()
+
+
+def test_probe_refuses_a_listener_that_is_not_kafka() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        began = time.monotonic()
+        with pytest.raises(BrokerError, match="not ready in time"):
+            wait_until_answering("127.0.0.1", port, time.monotonic() + 1.0, lambda: None)
+        assert time.monotonic() - began < 5
+
+
+def test_probe_stops_at_once_when_the_broker_exits() -> None:
+    with pytest.raises(BrokerError, match="exited with code 3"):
+        wait_until_answering("127.0.0.1", free_port(), time.monotonic() + 10, lambda: 3)
 
 
 def test_free_port_is_bindable() -> None:

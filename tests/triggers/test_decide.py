@@ -1,9 +1,12 @@
 """Evaluate as a whole: duplicates, ids, conversions, offers' contents, state snapshots."""
 
+from collections.abc import Callable
+
 import orjson
+import pytest
 
 from schemas.events import decode_event
-from tests.factories import Account, book, event_json, fired
+from tests.factories import DEFAULT_TRIGGERS, Account, book, event_json, fired
 from triggers import AccountState, evaluate
 from triggers.offers import offer_id_for
 from triggers.state import SEEN_CHARS, encode_state
@@ -111,3 +114,93 @@ def test_late_subscription_event_does_not_move_the_signup_date() -> None:
     account.send("subscription", day=5, plan="pro", started_at="2026-01-01T00:00:00Z")
     account.send("subscription", day=2, plan="basic", started_at="2025-01-01T00:00:00Z")
     assert account.state.signed_up_at == 1767225600.0  # 2026-01-01
+
+
+# Decide, then apply: a bug that raises in the middle of a decision must leave the
+# account as it was, so the dead-lettered event can be redriven and count once.
+
+class CoreBug(RuntimeError):
+    """Stands in for any bug the core may have."""
+
+
+def _raise(*args: object, **kwargs: object) -> bool:
+    raise CoreBug("a bug in the core")
+
+
+def _raise_always() -> Callable[..., bool]:
+    return _raise
+
+
+def _raise_on_second_call() -> Callable[..., bool]:
+    calls = []
+
+    def holds_back(*args: object, **kwargs: object) -> bool:
+        calls.append(args)
+        if len(calls) > 1:
+            raise CoreBug("a bug in the core, after an offer was chosen")
+        return False
+
+    return holds_back
+
+
+TWO_MILESTONES = """
+triggers:
+  - {id: first, kind: milestone, name: win, priority: 9,
+     offer: {kind: cross_sell, recommend: "addon:reports"}}
+  - {id: second, kind: milestone, name: win, priority: 1,
+     offer: {kind: upsell, recommend: next_tier}}
+"""
+
+FAILURES = {
+    # a guard raises on a gauge reading that fires: the gauge is not moved
+    "guard on a gauge reading": (
+        "cooldown_days: 14", DEFAULT_TRIGGERS, "triggers.guards.Cooldown.holds_back", _raise_always,
+        "usage", {"metric": "seats", "value": 10},
+    ),
+    # building the offer raises on a counter delta that fires: the counter is not added to
+    "offer building on a counter delta": (
+        "", DEFAULT_TRIGGERS, "triggers.offers.offer_id_for", _raise_always,
+        "usage", {"metric": "api_calls", "delta": 900},
+    ),
+    # the second trigger raises after the first one's offer was chosen: no offer is remembered
+    "second trigger after a chosen offer": (
+        "account_cap: {max_offers: 2, per_days: 7}", TWO_MILESTONES,
+        "triggers.guards.AccountCap.holds_back", _raise_on_second_call,
+        "milestone", {"name": "win"},
+    ),
+    # a low score that also fires a score trigger: the silence it starts is not kept
+    "guard on a low score": (
+        "low_score: {score_type: nps, at_most: 9, silence_days: 30}", DEFAULT_TRIGGERS,
+        "triggers.guards.LowScore.holds_back", _raise_always,
+        "nps", {"score": 9},
+    ),
+    # an upgrade raises while it is matched to the offers it converts: the plan stays
+    "conversion of a plan change": (
+        "", DEFAULT_TRIGGERS, "triggers.decide._converts", _raise_always,
+        "subscription", {"plan": "pro"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FAILURES)
+def test_an_exception_in_the_core_leaves_the_state_untouched_and_the_redrive_counts(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guards, triggers, target, bug, type_, fields = FAILURES[case]
+    rules = book(guards=guards, triggers=triggers)
+    account, twin = Account(rules), Account(rules)
+    for each in (account, twin):  # an offer, so that a plan change has something to convert
+        each.send("usage", day=0, event_id="before", metric="seats", value=8)
+    before = encode_state(account.state)
+
+    monkeypatch.setattr(target, bug())
+    with pytest.raises(CoreBug):
+        account.send(type_, day=1, event_id="failing", **fields)
+    assert encode_state(account.state) == before
+
+    monkeypatch.undo()  # the bug is fixed; the dead letter is redriven
+    redriven = account.send(type_, day=1, event_id="failing", **fields)
+    expected = twin.send(type_, day=1, event_id="failing", **fields)
+    assert not redriven.duplicate
+    assert redriven == expected
+    assert encode_state(account.state) == encode_state(twin.state)
