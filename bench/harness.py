@@ -160,7 +160,7 @@ async def produce(bootstrap: str, topic: str, lines: list[bytes], partitions: in
             counts[partition] += 1
         await writer.send()
         delivered = writer.take_in_flight()
-        await asyncio.gather(*delivered)
+        await asyncio.gather(*(delivery.future for delivery in delivered))
         seconds = time.perf_counter() - started
     finally:
         await producer.stop()

@@ -13,13 +13,18 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.broker import free_port
-from tests.factories import EXAMPLE_RULES, ROOT
+from streams.cli.replay import ReplaySummary, replay
+from tests.factories import EXAMPLE_RULES, ROOT, example_book
 from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import EXAMPLE_EVENTS, read_topic
 
 UPSELL = [sys.executable, "-m", "streams.cli"]
+REPLAY = ReplaySummary()
+for _ in replay(EXAMPLE_EVENTS.read_bytes().splitlines(), example_book(), REPLAY):
+    pass
 
 
 def test_produce_sends_valid_events_keyed_and_refuses_invalid_ones(
@@ -34,10 +39,12 @@ def test_produce_sends_valid_events_keyed_and_refuses_invalid_ones(
     lines = EXAMPLE_EVENTS.read_bytes().splitlines()
     assert done.returncode == 1
     stderr = done.stderr.decode()
-    assert "line 121: usage.value: Input should be a valid number" in stderr
-    assert f"sent {len(lines) - 3} events to {topic}, rejected 3 invalid lines" in stderr
-    records = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(lines) - 3))
-    assert len(records) == len(lines) - 3
+    for number, reason in REPLAY.bad_lines:
+        assert f"line {number}: {reason}" in stderr
+    bad = len(REPLAY.bad_lines)
+    assert f"sent {len(lines) - bad} events to {topic}, rejected {bad} invalid lines" in stderr
+    records = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(lines) - bad))
+    assert len(records) == len(lines) - bad
     assert all(r.key == orjson.loads(r.value)["account_id"].encode() for r in records)  # type: ignore[arg-type]
 
 
@@ -76,16 +83,16 @@ def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
              f"{topic_prefix}-events", str(EXAMPLE_EVENTS)],
             cwd=ROOT, capture_output=True, timeout=60,
         )
-        sent = len(EXAMPLE_EVENTS.read_bytes().splitlines()) - 3  # produce refuses 3 bad lines
+        sent = REPLAY.events  # produce refuses the bad lines
         deadline = time.monotonic() + 30
-        metrics = ""
-        while f"upsell_events_total {sent}\n" not in metrics and time.monotonic() < deadline:
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        while samples.get(("upsell_events_total", ())) != sent and time.monotonic() < deadline:
             time.sleep(0.3)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
-                metrics = reply.read().decode()
-        assert f"upsell_events_total {sent}\n" in metrics
-        assert 'upsell_offers_total{trigger="seats-80"}' in metrics
-        assert "upsell_consumer_lag" in metrics
+            samples = _scrape(port)
+        assert samples.get(("upsell_events_total", ())) == sent
+        for trigger, count in REPLAY.decisions.offers.items():
+            assert samples[("upsell_offers_total", (("trigger", trigger),))] == count
+        assert any(name == "upsell_consumer_lag" for name, _ in samples)
         sockets = Path("/proc/net/tcp").read_text().splitlines()[1:]
         listening = {line.split()[1] for line in sockets if line.split()[3] == "0A"}
         assert f"0100007F:{port:04X}" in listening  # 127.0.0.1 only
@@ -96,9 +103,17 @@ def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
         worker_exit = worker.wait(30)
         printed = tail.communicate(timeout=10)[0].decode().splitlines()
     assert worker_exit == 0
-    assert len(printed) == 15
+    assert len(printed) == REPLAY.decisions.offers.total()
     assert any("basic -> Professional ($98/mo): 10 of 10 seats used (100%)" in line
                for line in printed)
+
+
+def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The worker's /metrics, parsed: (name, labels) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
+        text = reply.read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def _wait_for(url: str, status: int, timeout: float) -> bool:
