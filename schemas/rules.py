@@ -10,7 +10,7 @@ YAML with line numbers in the errors.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -155,6 +155,17 @@ Trigger = Annotated[
     | ChurnSignalTrigger,
     Field(discriminator="kind"),
 ]
+
+
+def _trigger_specs() -> dict[str, type[_TriggerBase]]:
+    """The `Trigger` union as kind -> model, so nothing else lists the kinds again."""
+    union, _discriminator = get_args(Trigger)
+    return {get_args(spec.model_fields["kind"].annotation)[0]: spec for spec in get_args(union)}
+
+
+# Every trigger kind a rules file may use, by its `kind`: each has a module in
+# triggers/kinds/ that compiles it.
+TRIGGER_SPECS = _trigger_specs()
 
 
 class AccountCap(_Strict):

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from schemas.rules import RulesFile, reference_errors
+from schemas.rules import TRIGGER_SPECS, RulesFile, reference_errors
 
 PathKey = tuple[str | int, ...]
 
@@ -139,16 +139,10 @@ def _data_path(loc: tuple[str | int, ...]) -> PathKey:
     path: list[str | int] = []
     for part in loc:
         inside_trigger = len(path) == 2 and path[0] == "triggers"
-        if inside_trigger and isinstance(part, str) and part in _TRIGGER_KINDS:
+        if inside_trigger and isinstance(part, str) and part in TRIGGER_SPECS:
             continue
         path.append(part)
     return tuple(path)
-
-
-_TRIGGER_KINDS = {
-    "usage_threshold", "limit_reached", "feature_gate", "milestone", "score_at_least",
-    "churn_signal",
-}
 
 
 def _line_of(path: PathKey, lines: dict[PathKey, int]) -> int | None:

@@ -45,3 +45,19 @@ def _anchor_in_month(year: int, month: int, day: int) -> datetime:
 def _shift(year: int, month: int, months: int) -> tuple[int, int]:
     index = year * 12 + (month - 1) + months
     return index // 12, index % 12 + 1
+
+
+def add_to_period(
+    counter: tuple[float, float, float] | None, delta: float, at: float, anchor: float | None
+) -> tuple[float, float, float] | None:
+    """A counter (total, start, end) after adding `delta` at time `at`: a new
+    period starts from zero; None for a delta of a period that has ended (it
+    does not count toward the current one)."""
+    if counter is not None:
+        total, start, end = counter
+        if start <= at < end:
+            return (total + delta, start, end)
+        if at < start:
+            return None
+    start, end = monthly_period(at, anchor)
+    return (delta, start, end)

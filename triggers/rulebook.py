@@ -1,49 +1,28 @@
 """RuleBook: a validated rules file compiled for the per-event hot path.
 
-Triggers are indexed by what can fire them (a metric, a feature, a milestone
-name, a score type, a churn signal), so an event only looks at the few triggers
-it can fire. Each trigger carries the guards that apply to it, already
-filtered by its `ignore_guards`, and what it recommends is resolved through
-the plan catalogue (upgrade path, features, add-ons).
+Each trigger is compiled by its kind (triggers/kinds/) into a condition, and
+indexed under the signals its condition listens on (a metric, a feature, a
+milestone name, a score type, a churn signal), so an event only looks at the
+few triggers it can fire. Each trigger carries the guards that apply to it,
+already filtered by its `ignore_guards`, and what it recommends is resolved
+through the plan catalogue (upgrade path, features, add-ons).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.offers import OfferKind, Recommendation
-from schemas.rules import (
-    ChurnSignalTrigger,
-    FeatureGateTrigger,
-    LimitReachedTrigger,
-    MilestoneTrigger,
-    Plan,
-    RulesFile,
-    ScoreTrigger,
-    Trigger,
-    UsageThresholdTrigger,
-)
+from schemas.offers import Recommendation
+from schemas.rules import Plan, RulesFile
+from schemas.rules import Trigger as TriggerSpec
 from schemas.rules_file import LoadedRules
-from triggers.guards import Guard, build_guards
+from triggers.conditions import FEATURE, Signal
+from triggers.guards import build_guards
+from triggers.kinds import compile_kind
+from triggers.trigger import OfferTerms, Trigger
+from triggers.wording import format_number, words
 
 DAY = 86_400.0
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledTrigger:
-    """A trigger as the hot path needs it."""
-
-    id: str
-    kind: str
-    offer_kind: OfferKind
-    recommend: str
-    priority: int
-    valid_for: float  # seconds
-    guards: tuple[Guard, ...]
-    levels: tuple[float, ...] = ()  # percents, for usage thresholds
-    metric: str | None = None
-    feature: str | None = None
-    at_least: float = 0.0  # score triggers
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +39,7 @@ class RuleBook:
 
     version: str
     rules: RulesFile
-    by_metric: dict[str, tuple[CompiledTrigger, ...]] = field(default_factory=dict)
-    by_feature: dict[str, tuple[CompiledTrigger, ...]] = field(default_factory=dict)
-    by_milestone: dict[str, tuple[CompiledTrigger, ...]] = field(default_factory=dict)
-    by_score: dict[str, tuple[CompiledTrigger, ...]] = field(default_factory=dict)
-    by_signal: dict[str, tuple[CompiledTrigger, ...]] = field(default_factory=dict)
+    listeners: dict[Signal, tuple[Trigger, ...]] = field(default_factory=dict)  # in rules order
     metric_kinds: dict[str, str] = field(default_factory=dict)
     plan_limits: dict[str, dict[str, float]] = field(default_factory=dict)
     rank: dict[str, int] = field(default_factory=dict)  # position on the upgrade path
@@ -75,18 +50,12 @@ class RuleBook:
     def compile(cls, loaded: LoadedRules) -> RuleBook:
         rules = loaded.rules
         book = cls(version=loaded.version, rules=rules)
-        indexes: dict[str, dict[str, list[CompiledTrigger]]] = {
-            "metric": {}, "feature": {}, "milestone": {}, "score": {}, "signal": {},
-        }
-        for trigger in rules.triggers:
-            compiled = _compile_trigger(trigger, rules)
-            index, key = _index_key(trigger)
-            indexes[index].setdefault(key, []).append(compiled)
-        book.by_metric = _freeze(indexes["metric"])
-        book.by_feature = _freeze(indexes["feature"])
-        book.by_milestone = _freeze(indexes["milestone"])
-        book.by_score = _freeze(indexes["score"])
-        book.by_signal = _freeze(indexes["signal"])
+        listeners: dict[Signal, list[Trigger]] = {}
+        for spec in rules.triggers:
+            trigger = _compile_trigger(spec, rules)
+            for signal in trigger.condition.listens_on:
+                listeners.setdefault(signal, []).append(trigger)
+        book.listeners = {signal: tuple(triggers) for signal, triggers in listeners.items()}
         book.metric_kinds = {name: metric.kind for name, metric in rules.metrics.items()}
         book.plan_limits = {plan_id: dict(plan.limits) for plan_id, plan in rules.plans.items()}
         book.rank = _upgrade_ranks(rules)
@@ -103,41 +72,46 @@ class RuleBook:
         cap = self.rules.guards.account_cap
         return cap.per_days * DAY if cap is not None else 0.0
 
+    def plan_name(self, plan_id: str | None) -> str:
+        """How a plan is named in a reason ("Basic"); an unknown id as it is."""
+        known = self.rules.plans.get(plan_id) if plan_id is not None else None
+        return known.name if known is not None else str(plan_id)
+
     def target_for(
-        self, trigger: CompiledTrigger, plan_id: str | None, addons: tuple[str, ...]
+        self, offer: OfferTerms, plan_id: str | None, addons: tuple[str, ...]
     ) -> Target | None:
-        """What this trigger would offer an account on `plan_id`; None if nothing fits
+        """What a trigger's offer is for an account on `plan_id`; None if nothing fits
         (top tier, unknown plan, add-on already owned or not sold with this plan)."""
         if plan_id is None or plan_id not in self.rules.plans:
             return None
-        recommend = trigger.recommend
+        recommend = offer.recommend
         if recommend.startswith("addon:"):
             addon_id = recommend[6:]
             addon = self.rules.addons[addon_id]
             if addon_id in addons or plan_id not in addon.complements:
                 return None
             return self._target(plan_id, recommend)
-        target_plan = self._target_plan(trigger, plan_id)
+        target_plan = self._target_plan(offer, plan_id)
         if target_plan is None or target_plan == plan_id:
             return None
         return self._target(plan_id, f"plan:{target_plan}")
 
-    def _target_plan(self, trigger: CompiledTrigger, plan_id: str) -> str | None:
-        recommend = trigger.recommend
+    def _target_plan(self, offer: OfferTerms, plan_id: str) -> str | None:
+        recommend = offer.recommend
         plans = self.rules.plans
         if recommend == "next_tier":
             return plans[plan_id].upgrade_to
         if recommend == "previous_tier":
             return self.downgrade_to.get(plan_id)
         if recommend == "plan_with_feature":
-            if trigger.feature in plans[plan_id].features:
+            if offer.feature in plans[plan_id].features:
                 return None
             candidate = plans[plan_id].upgrade_to
-            while candidate is not None and trigger.feature not in plans[candidate].features:
+            while candidate is not None and offer.feature not in plans[candidate].features:
                 candidate = plans[candidate].upgrade_to
             return candidate
         target_plan = recommend[5:]  # "plan:<id>"
-        if trigger.offer_kind == "upsell" and self.rank[target_plan] <= self.rank[plan_id]:
+        if offer.kind == "upsell" and self.rank[target_plan] <= self.rank[plan_id]:
             return None  # already on that tier or above
         return target_plan
 
@@ -152,7 +126,7 @@ class RuleBook:
         kind, _, target_id = key.partition(":")
         if kind == "addon":
             addon = self.rules.addons[target_id]
-            changes = [f"adds {_words(feature)}" for feature in addon.features]
+            changes = [f"adds {words(feature)}" for feature in addon.features]
             return Recommendation(
                 type="addon", id=target_id, name=addon.name,
                 price_monthly=addon.price_monthly, changes=changes,
@@ -164,46 +138,28 @@ class RuleBook:
         )
 
 
-def _compile_trigger(trigger: Trigger, rules: RulesFile) -> CompiledTrigger:
-    cooldown = trigger.cooldown_days
+def _compile_trigger(spec: TriggerSpec, rules: RulesFile) -> Trigger:
+    cooldown = spec.cooldown_days
     if cooldown is None:
         cooldown = rules.guards.cooldown_days
-    levels: tuple[float, ...] = ()
-    if isinstance(trigger, UsageThresholdTrigger):
-        levels = tuple(trigger.levels)
-    elif isinstance(trigger, LimitReachedTrigger):
-        levels = (100.0,)
-    return CompiledTrigger(
-        id=trigger.id,
-        kind=trigger.kind,
-        offer_kind=trigger.offer.kind,
-        recommend=trigger.offer.recommend,
-        priority=trigger.priority,
-        valid_for=trigger.offer.valid_days * DAY,
-        guards=build_guards(rules.guards, cooldown * DAY, set(trigger.ignore_guards)),
-        levels=levels,
-        metric=getattr(trigger, "metric", None),
-        feature=trigger.feature if isinstance(trigger, FeatureGateTrigger) else None,
-        at_least=trigger.at_least if isinstance(trigger, ScoreTrigger) else 0.0,
+    kind = compile_kind(spec, rules)
+    condition = kind.condition
+    offer = OfferTerms(
+        kind=spec.offer.kind,
+        recommend=spec.offer.recommend,
+        valid_for=spec.offer.valid_days * DAY,
+        # plan_with_feature offers the lowest tier with the feature a user tried.
+        feature=next((key for channel, key in condition.listens_on if channel == FEATURE), None),
     )
-
-
-def _index_key(trigger: Trigger) -> tuple[str, str]:
-    if isinstance(trigger, UsageThresholdTrigger | LimitReachedTrigger):
-        return "metric", trigger.metric
-    if isinstance(trigger, FeatureGateTrigger):
-        return "feature", trigger.feature
-    if isinstance(trigger, MilestoneTrigger):
-        return "milestone", trigger.name
-    if isinstance(trigger, ScoreTrigger):
-        return "score", trigger.score_type
-    if isinstance(trigger, ChurnSignalTrigger):
-        return "signal", trigger.name
-    raise TypeError(f"no index for trigger kind {trigger.kind!r}")  # pragma: no cover
-
-
-def _freeze(index: dict[str, list[CompiledTrigger]]) -> dict[str, tuple[CompiledTrigger, ...]]:
-    return {key: tuple(triggers) for key, triggers in index.items()}
+    return Trigger(
+        id=spec.id,
+        kind=kind,
+        condition=condition,
+        remembers=condition.remembers,
+        offer=offer,
+        priority=spec.priority,
+        guards=build_guards(rules.guards, cooldown * DAY, set(spec.ignore_guards)),
+    )
 
 
 def _upgrade_ranks(rules: RulesFile) -> dict[str, int]:
@@ -230,21 +186,10 @@ def _plan_changes(rules: RulesFile, current: Plan, target: Plan) -> list[str]:
         before, after = current.limits.get(metric_id), target.limits.get(metric_id)
         if before == after or before is None:
             continue
-        label = metric.label or _words(metric_id)
+        label = metric.label or words(metric_id)
         after_text = "unlimited" if after is None else format_number(after)
         changes.append(f"{label}: {format_number(before)} -> {after_text}")
     changes.extend(
-        f"adds {_words(feature)}" for feature in target.features if feature not in current.features
+        f"adds {words(feature)}" for feature in target.features if feature not in current.features
     )
     return changes
-
-
-def format_number(value: float) -> str:
-    """41.0 -> '41', 10000 -> '10,000', 2.5 -> '2.5'."""
-    if value == int(value):
-        return f"{int(value):,}"
-    return f"{value:,.2f}".rstrip("0").rstrip(".")
-
-
-def _words(identifier: str) -> str:
-    return identifier.replace("_", " ")

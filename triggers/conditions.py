@@ -1,0 +1,116 @@
+"""Conditions: the predicates a trigger fires on, over an account and an event.
+
+A condition listens on signals (what an event says: a metric's new level, a
+feature tried, a milestone, a score, a churn signal), and the rule book
+indexes triggers by them, so an event only looks at the conditions it can
+make true. `level` answers "is it met, and how far?": NOT_MET, MET for a plain
+predicate, or the index of the highest level reached for a condition with
+levels. A condition that `remembers` fires once per crossing: the core keeps
+the level it fired at in the account (`fired_levels`) and re-arms it when the
+level falls below.
+
+Conditions read the state as it was before the event, and the event's
+signal and numbers (decided but not yet applied: a metric's new level and the
+plan's limit for it, or a score); they never write.
+
+Shaped to grow: a composite (all / any / not) is a condition over conditions
+that listens on its children's signals; an account segment (industry,
+employees, ...) is a condition over the state that listens on none and only
+narrows a composite; a time-based condition will listen on the partition's
+clock, with a due time the sweep looks up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from triggers.state import AccountState
+
+Signal = tuple[str, str]  # (channel, key), e.g. ("metric", "seats")
+
+# The channels events speak on, one per event type that can fire a trigger.
+METRIC = "metric"  # usage: the metric's level after the reading (gauge or period total)
+FEATURE = "feature"  # feature_gate: the feature tried
+MILESTONE = "milestone"  # milestone: its name
+SCORE = "score"  # nps / csat / health_score: the scale
+CHURN_SIGNAL = "churn_signal"  # churn_signal: its name
+
+NOT_MET = -1
+MET = 0
+
+
+class Condition(Protocol):
+    """A predicate over an account and an event."""
+
+    @property
+    def listens_on(self) -> tuple[Signal, ...]:
+        """The signals that can make it true: where the rule book indexes it."""
+        ...
+
+    @property
+    def remembers(self) -> bool:
+        """True: fires once per crossing of a level, not on every event it is met."""
+        ...
+
+    def level(self, state: AccountState, signal: Signal, value: float, limit: float | None) -> int:
+        """NOT_MET, MET, or the index of the highest level met. `value`: a metric's
+        level after this event, or a score; `limit`: the plan's limit for that
+        metric (None: unlimited, or not a metric)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class UsageAtLevel:
+    """A metric at or above a percentage of the plan's limit (none: never)."""
+
+    metric: str
+    levels: tuple[float, ...]  # percents, increasing
+    remembers: bool = field(default=True, init=False)
+
+    @property
+    def listens_on(self) -> tuple[Signal, ...]:
+        return ((METRIC, self.metric),)
+
+    def level(self, state: AccountState, signal: Signal, value: float, limit: float | None) -> int:
+        if limit is None:
+            return NOT_MET
+        current = NOT_MET
+        for level in self.levels:  # increasing: count the levels met
+            # Integer-safe "value / limit >= level %": 8 of 10 is exactly 80%.
+            if value * 100 >= level * limit:
+                current += 1
+            else:
+                break
+        return current
+
+
+@dataclass(frozen=True, slots=True)
+class Happened:
+    """The event itself: a feature tried, a milestone reached, a churn signal sent."""
+
+    signal: Signal
+    remembers: bool = field(default=False, init=False)
+
+    @property
+    def listens_on(self) -> tuple[Signal, ...]:
+        return (self.signal,)
+
+    def level(self, state: AccountState, signal: Signal, value: float, limit: float | None) -> int:
+        return MET
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreAtLeast:
+    """A score on one scale at or above a value."""
+
+    score_type: str
+    at_least: float
+    remembers: bool = field(default=False, init=False)
+
+    @property
+    def listens_on(self) -> tuple[Signal, ...]:
+        return ((SCORE, self.score_type),)
+
+    def level(self, state: AccountState, signal: Signal, value: float, limit: float | None) -> int:
+        return MET if value >= self.at_least else NOT_MET

@@ -1,0 +1,33 @@
+"""Evaluation: what one event did (the offers it makes, what held triggers back,
+the offers it converted), as the runtime and the replay tally it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from schemas.offers import Offer
+from triggers.state import OfferRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """A trigger that fired but was held back, and by what."""
+
+    trigger_id: str
+    guard: str  # a guard's name, or nothing_to_offer / superseded
+
+
+class Evaluation(NamedTuple):
+    """What one event did."""
+
+    offers: tuple[Offer, ...] = ()
+    suppressed: tuple[Suppression, ...] = ()
+    converted: tuple[OfferRecord, ...] = ()  # offers this event converted (an upgrade)
+    duplicate: bool = False  # an event id already applied: the state did not change
+    ignored: str | None = None  # why the event could not be used (unknown metric, ...)
+
+
+# The runtime tests `result is NOTHING` to skip the tally of most events.
+NOTHING = Evaluation()
+DUPLICATE = Evaluation(duplicate=True)

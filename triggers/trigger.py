@@ -1,0 +1,57 @@
+"""A trigger as the hot path runs it: a condition, the offer it makes, its guards,
+and the kind that words its reason. (The rules file's models of triggers are in
+schemas/rules.py; the kinds that compile them are in triggers/kinds/.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from schemas.offers import OfferKind, Reason
+from triggers.conditions import Condition
+from triggers.guards import Guard
+
+
+class TriggerKind(Protocol):
+    """One trigger's kind, compiled from its rules-file entry: what it fires on
+    and how it says why."""
+
+    @property
+    def condition(self) -> Condition: ...
+
+    def reason(self, firing: Firing, plan_name: str) -> Reason:
+        """The reason of an offer, in the customer's numbers."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTerms:
+    """What a trigger offers when it fires (resolved per account by the rule book)."""
+
+    kind: OfferKind
+    recommend: str  # next_tier, previous_tier, plan_with_feature, plan:<id>, addon:<id>
+    valid_for: float  # seconds
+    feature: str | None = None  # what plan_with_feature looks for (a feature gate's feature)
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """A compiled trigger: a condition, the offer it makes, the guards that may hold it back."""
+
+    id: str
+    kind: TriggerKind
+    condition: Condition  # kind.condition, kept at hand for the hot path
+    remembers: bool  # condition.remembers, likewise
+    offer: OfferTerms
+    priority: int  # higher wins when several fire on one event
+    guards: tuple[Guard, ...]
+
+
+class Firing(NamedTuple):
+    """A trigger whose condition an event met, with the numbers its reason quotes.
+    (A NamedTuple: built on the hot path, and the cheapest immutable record.)"""
+
+    trigger: Trigger
+    level: int  # the condition's level: which of a usage trigger's levels was reached
+    value: float  # a metric's level after the event, or a score
+    limit: float | None  # the plan's limit for the metric
