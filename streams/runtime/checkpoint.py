@@ -85,6 +85,14 @@ class Checkpointer:
         """A checkpoint is still being made durable."""
         return self._in_flight is not None and not self._in_flight.done()
 
+    def raise_if_failed(self) -> None:
+        """Raise what the checkpoint in flight raised, if it has failed: an idle
+        worker would otherwise not find out until its next checkpoint."""
+        task = self._in_flight
+        if task is not None and task.done() and not task.cancelled() and task.exception():
+            self._in_flight = None
+            task.result()
+
     async def wait(self) -> None:
         """Wait for the checkpoint in flight; raises what it raised."""
         task, self._in_flight = self._in_flight, None

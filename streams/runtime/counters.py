@@ -22,6 +22,7 @@ class EngineMetrics:
     decisions: Tally = field(default_factory=Tally)
     replayed: int = 0  # records at or below the offset already applied (after a restart)
     forwarded: int = 0  # events on a partition their account does not hash to
+    offers_not_resent: int = 0  # decided again after a crash, found already on the offers topic
     checkpoints: int = 0
     checkpoint_seconds: float = 0.0  # the last one
     last_checkpoint_at: float = 0.0

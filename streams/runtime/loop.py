@@ -68,7 +68,6 @@ class Engine:
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._restoring: asyncio.Task[dict[int, PartitionState]] | None = None
-        self.offers_not_resent = 0  # decided again after a crash, already on the topic
         # A revocation must finish well inside the group's rebalance timeout, or
         # the group moves on without this worker while it still writes.
         self._rebalance_timeout_ms = max(settings.session_timeout_ms, 30_000)
@@ -184,6 +183,8 @@ class Engine:
                         raise self._fatal
                     if self._stopping.is_set():
                         return  # stop() made the final checkpoint: this batch is the next owner's
+                    assert self._checkpointer is not None
+                    self._checkpointer.raise_if_failed()
                     if generation != self._generation:
                         await self._refetch(batch)
                         continue
@@ -310,7 +311,7 @@ class Engine:
             for offer in result.offers:
                 if already_sent and offer.offer_id in already_sent:
                     already_sent.discard(offer.offer_id)
-                    self.offers_not_resent += 1
+                    metrics.offers_not_resent += 1
                     continue
                 writer.write(offers_topic, home, account_id.encode(),
                              offer.model_dump_json().encode())

@@ -75,6 +75,9 @@ class EngineCollector(Collector):
         yield _labelled(CounterMetricFamily, "conversions",
                         "Offers converted by an upgrade, by trigger.", "trigger",
                         decisions.conversions)
+        yield _counter("offers_not_resent",
+                       "Offers decided again after a crash and found already sent.",
+                       m.offers_not_resent)
         yield _counter("checkpoints", "Checkpoints committed.", m.checkpoints)
         yield _gauge("checkpoint_duration_seconds", "Duration of the last checkpoint.",
                      m.checkpoint_seconds)

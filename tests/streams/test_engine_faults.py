@@ -22,7 +22,15 @@ from streams.runtime.loop import FORWARDED_FROM, Engine
 from streams.runtime.routing import home_partition
 from tests.factories import event_json
 from tests.streams.conftest import KafkaUnderTest
-from tests.streams.kafka_helpers import read_topic, running_engine, send_lines, settings_for
+from tests.streams.kafka_helpers import (
+    EXAMPLE_EVENTS,
+    assert_each_offer_once,
+    expected_offers,
+    read_topic,
+    running_engine,
+    send_lines,
+    settings_for,
+)
 
 PARTITIONS = 4
 
@@ -257,3 +265,45 @@ async def test_state_without_a_committed_offset_is_refused(
     with pytest.raises(EngineError, match="no committed offset"):
         async with running_engine(moved) as engine:
             await _within(60, _until_fails(engine), "the refusal")
+
+
+async def test_offers_sent_before_a_crash_are_not_sent_again_after_it(
+    kafka: KafkaUnderTest, topic_prefix: str
+) -> None:
+    """Without transactions, a crash after the offers' flush but before the
+    state's re-decides those offers on restart. Before: each was sent again (an
+    at-least-once duplicate per offer since the last checkpoint)."""
+    kafka.require_no_transactions()
+    settings = settings_for(kafka, topic_prefix, partitions=PARTITIONS)
+    lines = EXAMPLE_EVENTS.read_bytes().splitlines()
+    half = len(lines) // 2
+    expected = expected_offers(lines)
+    async with running_engine(settings):
+        await send_lines(kafka.bootstrap_servers, settings.topics.events, lines[:half])
+        await read_topic(kafka.bootstrap_servers, settings.topics.offers,
+                         len(expected_offers(lines[:half])), settle=0)
+
+    class StateWriteFailed(Exception):
+        pass
+
+    crashing = running_engine(settings)
+    engine = await crashing.__aenter__()
+    await engine.wait_until_ready(60)
+    assert engine._checkpointer is not None
+
+    async def state_write_fails(changes: Any) -> None:
+        raise StateWriteFailed  # as a SIGKILL after the offers were acknowledged
+
+    engine._checkpointer._write_state = state_write_fails  # type: ignore[method-assign]
+    await send_lines(kafka.bootstrap_servers, settings.topics.events, lines[half:])
+    with pytest.raises(StateWriteFailed):
+        await _within(60, _until_fails(engine), "the failed checkpoint")
+        await crashing.__aexit__(None, None, None)
+    resent_before = len(await read_topic(kafka.bootstrap_servers, settings.topics.offers, 0,
+                                         settle=0.5))
+    async with running_engine(settings) as restarted:
+        offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers,
+                                  len(expected), settle=2)
+    assert resent_before > len(expected_offers(lines[:half])), "the crash came after some offers"
+    assert restarted.metrics.offers_not_resent > 0
+    assert_each_offer_once(offers, expected)
