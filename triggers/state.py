@@ -4,7 +4,9 @@ Kept as a plain slotted object (not a pydantic model) because the live engine
 holds one per account, for 100k+ accounts, and touches it on every event: it
 must be small and cheap to read and write. It is serialised only at a
 checkpoint (`encode_state`, and `AccountState.from_dict` to read it back),
-never per event.
+never per event. The encoded form is what the changelog keeps, so it must
+outlive the code that wrote it: it names its format (`v`), and reading it is
+tolerant (see STATE_FORMAT).
 
 Times are POSIX seconds (floats), taken from event time.
 """
@@ -12,10 +14,22 @@ Times are POSIX seconds (floats), taken from event time.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from triggers.exceptions import StateFormatError
+
+# The layout of an encoded state, written in it as "v" (a record without one is
+# version 1, the first layout). Adding a field with a default needs no new
+# version: `from_dict` gives a missing field its default and ignores keys it
+# does not know, so a changelog written before the field existed still loads,
+# and a record written by a newer engine loads in an older one during a rolling
+# deploy. Bump it only when a field changes meaning or shape; `from_dict` then
+# converts the older layouts it still reads, and refuses a newer one.
+STATE_FORMAT = 1
 
 # How many recent event ids an account remembers to drop duplicates. Producer
 # retries resend an event within moments, so a short memory catches them; the
@@ -52,6 +66,15 @@ class OfferRecord:
     created_at: float
     status: str = "sent"  # sent, shown, accepted, dismissed, declined, converted
 
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> OfferRecord:
+        """Tolerant like AccountState.from_dict: a missing status is "sent"."""
+        try:
+            return cls(row["offer_id"], row["trigger_id"], row["kind"], row["target"],
+                       row["created_at"], row.get("status") or "sent")
+        except KeyError as missing:
+            raise StateFormatError(f"an offer record without {missing}") from None
+
 
 @dataclass(slots=True, eq=False)
 class AccountState:
@@ -62,6 +85,7 @@ class AccountState:
     """
 
     account_id: str
+    v: int = field(default=STATE_FORMAT, init=False)  # the layout it is written in
     plan: str | None = None
     addons: tuple[str, ...] = ()  # sorted
     plan_at: float = float("-inf")  # event time of the subscription event applied
@@ -107,23 +131,38 @@ class AccountState:
         self.offer_times.append(now)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AccountState:
+    def from_dict(cls, data: Mapping[str, Any]) -> AccountState:
+        """A state from its encoded form (`orjson.loads(encode_state(state))`).
+
+        Tolerant, so that a changelog outlives an upgrade: a missing or null
+        field takes its default and an unknown key is ignored. A format newer
+        than STATE_FORMAT is refused rather than misread.
+        """
+        version = data.get("v", 1)
+        if not isinstance(version, int) or version > STATE_FORMAT:
+            raise StateFormatError(
+                f"state format {version!r} is newer than this engine reads ({STATE_FORMAT})"
+            )
+        account_id = data.get("account_id")
+        if not isinstance(account_id, str):
+            raise StateFormatError("a state without 'account_id'")
+        get = data.get
         return cls(
-            account_id=data["account_id"],
-            plan=data["plan"],
-            addons=tuple(data["addons"]),
-            plan_at=_infinite(data["plan_at"]),
-            signed_up_at=data["signed_up_at"],
-            gauges={k: (v[0], v[1]) for k, v in data["gauges"].items()},
-            counters={k: (v[0], v[1], v[2]) for k, v in data["counters"].items()},
-            fired_levels=dict(data["fired_levels"]),
-            last_fired=dict(data["last_fired"]),
-            offer_times=list(data["offer_times"]),
-            offers=[OfferRecord(**row) for row in data["offers"]],
-            silenced=dict(data["silenced"]),
-            tickets={k: (v[0], v[1], v[2]) for k, v in data["tickets"].items()},
-            low_score_until=_infinite(data["low_score_until"]),
-            seen=data["seen"][-SEEN_CHARS:],
+            account_id=account_id,
+            plan=get("plan"),
+            addons=tuple(get("addons") or ()),
+            plan_at=_infinite(get("plan_at")),
+            signed_up_at=get("signed_up_at"),
+            gauges={k: (v[0], v[1]) for k, v in (get("gauges") or {}).items()},
+            counters={k: (v[0], v[1], v[2]) for k, v in (get("counters") or {}).items()},
+            fired_levels=dict(get("fired_levels") or {}),
+            last_fired=dict(get("last_fired") or {}),
+            offer_times=list(get("offer_times") or ()),
+            offers=[OfferRecord.from_dict(row) for row in get("offers") or ()],
+            silenced=dict(get("silenced") or {}),
+            tickets={k: (v[0], v[1], v[2]) for k, v in (get("tickets") or {}).items()},
+            low_score_until=_infinite(get("low_score_until")),
+            seen=(get("seen") or "")[-SEEN_CHARS:],
         )
 
     def __eq__(self, other: object) -> bool:
@@ -133,8 +172,8 @@ class AccountState:
 
 
 def encode_state(state: AccountState) -> bytes:
-    """JSON bytes of a state: orjson writes the slotted dataclass natively
-    (-inf times become null, which `from_dict` reads back)."""
+    """JSON bytes of a state, its format `v` included: orjson writes the slotted
+    dataclass natively (-inf times become null, which `from_dict` reads back)."""
     return orjson.dumps(state)
 
 

@@ -6,7 +6,7 @@ and by the benchmarks. It is deterministic for a seed. Customers react to the
 offers they receive (shown, then accepted, declined or dismissed, and an
 accepted upsell is followed by the plan change), so the sample exercises the
 whole loop, conversions included. To know which offers a customer saw, the
-simulator runs the decision core on its own copy of each account.
+simulator runs the decision core on its own table of the accounts.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import orjson
 
 from schemas.events import EVENT_ADAPTER
 from schemas.offers import Offer
-from triggers import AccountState, RuleBook, evaluate
+from triggers import RuleBook
+from triggers.table import AccountTable
 
 DAY = 86_400.0
 
@@ -43,10 +44,6 @@ class SimulatedAccount:
     churns_on_day: int | None
     addons: list[str] = field(default_factory=list)
     next_event: int = 0
-    state: AccountState = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.state = AccountState(self.account_id)
 
     def event_id(self) -> str:
         self.next_event += 1
@@ -60,6 +57,7 @@ class Simulator:
         self, book: RuleBook, accounts: int, seed: int = 7, start: datetime | None = None
     ) -> None:
         self.book = book
+        self.table = AccountTable(book)  # what the engine knows of each account
         self.random = random.Random(seed)
         self.start = (start or datetime(2026, 1, 5, tzinfo=UTC)).timestamp()
         self.accounts = [self._new_account(index) for index in range(accounts)]
@@ -153,9 +151,9 @@ class Simulator:
             self._push(account, at, "churn_signal", name="cancellation_started")
 
     def _react(self, event: Event) -> None:
-        """Run the core on the simulator's copy of the account; customers respond to offers."""
+        """Run the core on the simulator's table of accounts; customers respond to offers."""
         account = self._account(event["account_id"])
-        result = evaluate(account.state, EVENT_ADAPTER.validate_json(orjson.dumps(event)), self.book)
+        result = self.table.apply(EVENT_ADAPTER.validate_json(orjson.dumps(event)))
         for offer in result.offers:
             self.offers.append(offer)
             self._respond(account, offer, datetime.fromisoformat(event["occurred_at"]).timestamp())

@@ -28,6 +28,19 @@ def test_offer_id_is_deterministic_for_the_same_decision() -> None:
     assert results[0].offer_id == offer_id_for("acme", "seats-80", "e2")
 
 
+# The id of one fixed decision (account "acme", trigger "seats-80", caused by
+# event "e2"), computed once and written down. Consumers drop duplicates by
+# offer id and responses name offers by it: a change of this hash would re-send
+# every offer under a new id and orphan the responses to the old ones. Change it
+# only on purpose, with a new offer contract version.
+GOLDEN_OFFER_ID = "f50b4e36881eb212d2da52f20e4e6d29"
+
+
+def test_offer_id_of_a_fixed_decision_is_pinned() -> None:
+    assert offer_id_for("acme", "seats-80", "e2") == GOLDEN_OFFER_ID
+    assert Account(book()).seats(8).offers[0].offer_id == GOLDEN_OFFER_ID  # caused by e2
+
+
 def test_offer_carries_plan_recommendation_times_and_rules_version() -> None:
     rules = book()
     offer = Account(rules).seats(8, day=0).offers[0]

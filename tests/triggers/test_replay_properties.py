@@ -1,15 +1,19 @@
-"""Property: the offers depend on each account's own events, never on how the
-accounts' streams are interleaved (as partitions and consumers will interleave them)."""
+"""Properties of replays: the offers depend on each account's own events, never
+on how the accounts' streams are interleaved (as partitions and consumers will
+interleave them), nor on a checkpoint and restore of the states in between."""
 
 from typing import Any
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import decode_event
-from tests.factories import event_json, example_book
-from triggers import AccountState, evaluate
+from tests.factories import T0, event_json, example_book
+from triggers import AccountState, Evaluation
 from triggers.offers import offer_id_for
+from triggers.state import encode_state
+from triggers.table import AccountTable
 
 BOOK = example_book()
 TRIGGER_IDS = [t.id for t in BOOK.rules.triggers]
@@ -61,12 +65,10 @@ def account_streams(draw: Any) -> list[list[bytes]]:
 
 
 def run(lines: list[bytes]) -> list[str]:
-    states: dict[str, AccountState] = {}
+    table = AccountTable(BOOK)
     offers = []
     for line in lines:
-        event = decode_event(line)
-        state = states.setdefault(event.account_id, AccountState(event.account_id))
-        offers += [offer.model_dump_json() for offer in evaluate(state, event, BOOK).offers]
+        offers += [offer.model_dump_json() for offer in table.apply(decode_event(line)).offers]
     return sorted(offers)
 
 
@@ -92,3 +94,46 @@ def test_the_property_would_catch_shared_state_between_accounts() -> None:
         event_json("usage", "a", 1, "a-1", metric="seats", value=9),
     ]
     assert len(run(lines)) == 1
+
+
+@st.composite
+def answered_streams(draw: Any) -> list[bytes]:
+    """Accounts' streams in which customers answer many of the offers they get, so
+    that offer statuses, silences and conversions are in the states too."""
+    lines = [line for stream in draw(account_streams()) for line in stream]
+    table = AccountTable(BOOK)
+    answered = []
+    for line in lines:
+        answered.append(line)
+        for offer in table.apply(decode_event(line)).offers:
+            if draw(st.booleans()):
+                day = (offer.created_at - T0).total_seconds() / 86_400 + 0.01
+                response = draw(st.sampled_from(["shown", "accepted", "declined", "dismissed"]))
+                answered.append(event_json("offer_response", offer.account_id, day,
+                                           f"answer-{offer.offer_id}", offer_id=offer.offer_id,
+                                           response=response))
+    return answered
+
+
+def restored(table: AccountTable) -> None:
+    """Every state through what a checkpoint and a restore do to it."""
+    for account_id, state in table.accounts.items():
+        table.accounts[account_id] = AccountState.from_dict(orjson.loads(encode_state(state)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=answered_streams(), data=st.data())
+def test_a_state_round_trip_mid_stream_changes_no_later_decision(
+    lines: list[bytes], data: st.DataObject
+) -> None:
+    events = [decode_event(line) for line in lines]
+    cut = data.draw(st.integers(0, len(events)), label="cut")
+    straight, checkpointed = AccountTable(BOOK), AccountTable(BOOK)
+    expected: list[Evaluation] = [straight.apply(event) for event in events]
+    got = [checkpointed.apply(event) for event in events[:cut]]
+    restored(checkpointed)
+    got += [checkpointed.apply(event) for event in events[cut:]]
+    assert got == expected
+    assert {k: encode_state(v) for k, v in checkpointed.accounts.items()} == {
+        k: encode_state(v) for k, v in straight.accounts.items()
+    }

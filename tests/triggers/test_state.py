@@ -1,0 +1,85 @@
+"""The encoded account state: what the changelog keeps must load in later engines."""
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from triggers.exceptions import StateFormatError
+from triggers.state import STATE_FORMAT, AccountState, OfferRecord, encode_state
+
+# Written by the engine before states named their format (version 1): an account
+# on Basic with gauges, a counter, three offers (shown, sent, declined), a
+# silence, an open and a resolved ticket, and a low-score silence.
+GOLDEN_V1 = Path(__file__).parent / "golden" / "account-state-v1.json"
+
+
+def golden() -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads(GOLDEN_V1.read_bytes())
+    return data
+
+
+def test_a_version_1_state_loads_with_every_field() -> None:
+    assert "v" not in golden()
+    state = AccountState.from_dict(golden())
+    assert (state.account_id, state.plan, state.addons) == ("acme", "basic", ())
+    assert state.plan_at == 1772355600.0 and state.signed_up_at == 1740906000.0
+    assert state.gauges == {"seats": (5.0, 1772960400.0)}
+    assert state.counters == {"api_calls": (850.0, 1772409600.0, 1775088000.0)}
+    assert state.fired_levels == {"calls-80": 0}
+    assert state.last_fired == {"seats-80": 1772442000.0, "calls-80": 1772485200.0,
+                                "done": 1772528400.0}
+    assert state.offer_times == [1772442000.0, 1772485200.0, 1772528400.0]
+    assert [(r.trigger_id, r.kind, r.target, r.status) for r in state.offers] == [
+        ("seats-80", "upsell", "plan:pro", "shown"),
+        ("calls-80", "upsell", "plan:pro", "sent"),
+        ("done", "cross_sell", "addon:reports", "declined"),
+    ]
+    assert state.offers[0] == OfferRecord(
+        "f50b4e36881eb212d2da52f20e4e6d29", "seats-80", "upsell", "plan:pro", 1772442000.0, "shown"
+    )
+    assert state.silenced == {"addon:reports": 1775206800.0}
+    assert state.tickets == {"T-1": (True, "high", 1772614800.0), "T-2": (False, "low", 1772787600.0)}
+    assert state.low_score_until == 1775466000.0
+    assert len(state.seen) == 11 * 16  # eleven events applied
+
+
+def test_a_version_1_state_is_written_back_the_same_and_names_its_format() -> None:
+    written = orjson.loads(encode_state(AccountState.from_dict(golden())))
+    assert written == {**golden(), "v": STATE_FORMAT}
+    assert AccountState.from_dict(written) == AccountState.from_dict(golden())
+
+
+@pytest.mark.parametrize("missing", [key for key in golden() if key != "account_id"])
+def test_a_record_missing_a_field_loads_with_its_default(missing: str) -> None:
+    data = {key: value for key, value in golden().items() if key != missing}
+    state = AccountState.from_dict(data)
+    default = orjson.loads(encode_state(AccountState("acme")))
+    assert orjson.loads(encode_state(state))[missing] == default[missing]
+
+
+def test_an_offer_record_missing_its_status_is_sent() -> None:
+    data = golden()
+    del data["offers"][1]["status"]
+    assert AccountState.from_dict(data).offers[1].status == "sent"
+
+
+def test_keys_it_does_not_know_are_ignored() -> None:
+    data = {**golden(), "v": STATE_FORMAT, "renewal_due": 1780000000.0, "segment": {"industry": "x"}}
+    data["offers"][0]["channel"] = "in_app"
+    assert AccountState.from_dict(data) == AccountState.from_dict(golden())
+
+
+def test_a_newer_format_is_refused_rather_than_misread() -> None:
+    with pytest.raises(StateFormatError, match="newer"):
+        AccountState.from_dict({**golden(), "v": STATE_FORMAT + 1})
+
+
+def test_a_record_without_an_account_or_an_offer_id_is_refused() -> None:
+    with pytest.raises(StateFormatError, match="account_id"):
+        AccountState.from_dict({k: v for k, v in golden().items() if k != "account_id"})
+    data = golden()
+    del data["offers"][0]["offer_id"]
+    with pytest.raises(StateFormatError, match="offer_id"):
+        AccountState.from_dict(data)
