@@ -6,6 +6,3 @@ from __future__ import annotations
 class EngineError(RuntimeError):
     """The engine cannot run with this broker, these topics or this configuration."""
 
-
-class StateFormatError(EngineError):
-    """A changelog record this engine cannot read (written by a newer version)."""

@@ -31,8 +31,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.runtime.errors import StateFormatError
 from triggers import AccountState
+from triggers.exceptions import StateFormatError
 from triggers.state import encode_state
 
 log = logging.getLogger(__name__)

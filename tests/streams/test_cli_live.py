@@ -86,13 +86,18 @@ def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
         sent = REPLAY.events  # produce refuses the bad lines
         deadline = time.monotonic() + 30
         samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        while samples.get(("upsell_events_total", ())) != sent and time.monotonic() < deadline:
+
+        def lag_shown() -> bool:  # once a checkpoint has committed
+            return any(name == "upsell_consumer_lag" for name, _ in samples)
+
+        while ((samples.get(("upsell_events_total", ())) != sent or not lag_shown())
+               and time.monotonic() < deadline):
             time.sleep(0.3)
             samples = _scrape(port)
         assert samples.get(("upsell_events_total", ())) == sent
         for trigger, count in REPLAY.decisions.offers.items():
             assert samples[("upsell_offers_total", (("trigger", trigger),))] == count
-        assert any(name == "upsell_consumer_lag" for name, _ in samples)
+        assert lag_shown()
         sockets = Path("/proc/net/tcp").read_text().splitlines()[1:]
         listening = {line.split()[1] for line in sockets if line.split()[3] == "0A"}
         assert f"0100007F:{port:04X}" in listening  # 127.0.0.1 only

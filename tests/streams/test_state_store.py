@@ -8,9 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.runtime.errors import StateFormatError
 from streams.runtime.state_store import PARTITION_KEY, PartitionState, partition_record
 from triggers import AccountState
+from triggers.exceptions import StateFormatError
 from triggers.state import encode_state
 
 GOLDEN = Path(__file__).parent / "golden"
