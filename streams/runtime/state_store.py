@@ -61,6 +61,7 @@ class PartitionState:
         # not sent again (offer ids are deterministic).
         self.offers_end: int | None = None
         self.already_sent: set[str] = set()
+        self.legacy = False  # holds records of format 1, written before offers_end existed
 
     def load(self, key: bytes, value: bytes | None) -> None:
         """Apply one changelog record. Per account the record with the highest
@@ -79,6 +80,7 @@ class PartitionState:
             return
         record = orjson.loads(value)
         version = record.get("v", 1)
+        self.legacy = self.legacy or version == 1
         if version > CHANGELOG_FORMAT:
             raise StateFormatError(
                 f"changelog record format {version} is newer than this engine's "
@@ -165,8 +167,11 @@ async def restore(
             fetch_max_wait_ms, lambda tp, key, value: states[tp.partition].load(key, value),
         )
         if offers_topic is not None:
+            # No partition record: no offer was ever acknowledged at a checkpoint
+            # there, so every offer on it may be decided again (read from 0);
+            # unless the changelog predates partition records.
             starts = {TopicPartition(offers_topic, p): s.offers_end
-                      for p, s in states.items() if s.offers_end is not None}
+                      for p, s in states.items() if s.offers_end is not None or not s.legacy}
             await _read_to_end(consumer, starts, committed_only, fetch_max_wait_ms,
                                lambda tp, key, value: _note_offer(states[tp.partition], value))
     finally:
