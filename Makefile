@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-core schemas clean
+.PHONY: demo test lint bench bench-core bench-kill schemas clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }
@@ -30,6 +30,9 @@ bench: $(STAMP)
 
 bench-core: $(STAMP)
 	$(BIN)/python bench/bench_core.py
+
+bench-kill: $(STAMP)
+	$(BIN)/python bench/bench_kill.py
 
 schemas: $(STAMP)
 	$(BIN)/upsell schema --out schemas/json
