@@ -1,0 +1,31 @@
+"""`upsell demo` (what `make demo` runs): its own embedded broker, a worker, a
+simulated product; offers printed as they fire; a summary; a clean exit."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.factories import ROOT
+
+OFFER_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d acct-\d+ (upsell|cross_sell|down_sell) .+\[[\w.-]+\]$")
+
+
+def test_demo_prints_offers_and_a_summary_and_exits_cleanly() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "demo", "--duration", "10", "--accounts", "100",
+         "--rate", "400"],
+        capture_output=True, cwd=ROOT, timeout=150,
+    )
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert "Traceback" not in out + done.stderr.decode()
+    assert "[worker ready after" in out
+    offers = [line for line in out.splitlines() if OFFER_LINE.match(line)]
+    published = re.search(r"^offers published: (\d+)$", out, re.MULTILINE)
+    consumed = re.search(r"^events consumed: (\d+)  \(invalid, sent to the DLQ: (\d+)\)$", out,
+                         re.MULTILINE)
+    assert published is not None and consumed is not None, out[-2000:]
+    assert 0 < len(offers) <= int(published.group(1))
+    assert int(consumed.group(1)) > 1000 and int(consumed.group(2)) > 0  # some events are broken
