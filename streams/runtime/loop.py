@@ -21,7 +21,7 @@ import logging
 import socket
 import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
@@ -29,19 +29,16 @@ from schemas.events import InvalidEvent, decode_event
 from streams.runtime.checkpoint import Checkpointer
 from streams.runtime.counters import EngineMetrics
 from streams.runtime.errors import EngineError
-from streams.runtime.outputs import BatchWriter, RecordTooLarge
-from streams.runtime.routing import home_partition
+from streams.runtime.outputs import BatchWriter
+from streams.runtime.rebalance import Rebalance
+from streams.runtime.routing import Router, forwarded_from, home_partition
 from streams.runtime.settings import EngineSettings
-from streams.runtime.state_store import PartitionState, restore
+from streams.runtime.state_store import PartitionState
 from streams.runtime.topics import ensure_topics
 from triggers import AccountState, RuleBook, evaluate
 from triggers.decide import NOTHING
 
 log = logging.getLogger(__name__)
-
-FORWARDED_FROM = "upsell.forwarded_from"
-# aiokafka's generation id while the consumer is not a member of the group.
-_NO_GENERATION = -1
 
 __all__ = ["Engine", "EngineError"]
 
@@ -58,8 +55,6 @@ class Engine:
         self._ready = asyncio.Event()  # partitions assigned and restored
         self.partitions = settings.topics.partitions  # the events topic's, once started
         self._positions: dict[TopicPartition, int] = {}  # next offset to commit
-        # Revoked partitions' state, with the offset this worker last committed there.
-        self._set_aside: dict[int, tuple[PartitionState, int | None]] = {}
         self._generation = 0  # assignments so far: a batch fetched before one is stale
         self._fatal: BaseException | None = None
         self._pending_events = 0
@@ -67,14 +62,12 @@ class Engine:
         self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
-        self._restoring: asyncio.Task[dict[int, PartitionState]] | None = None
-        # A revocation must finish well inside the group's rebalance timeout, or
-        # the group moves on without this worker while it still writes.
+        self._rebalance = Rebalance(self)
         self._rebalance_timeout_ms = max(settings.session_timeout_ms, 30_000)
-        self._revoke_deadline = 0.6 * self._rebalance_timeout_ms / 1000
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._writer: BatchWriter | None = None
+        self._router: Router | None = None
         self._checkpointer: Checkpointer | None = None
 
     @property
@@ -121,6 +114,7 @@ class Engine:
         if settings.transactions:
             await self._producer.begin_transaction()
         self._writer = BatchWriter(self._producer)
+        self._router = Router(self._writer, settings.topics, self.metrics)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             group_id=settings.group_id,
@@ -138,7 +132,7 @@ class Engine:
             self._writer, self._producer, self._consumer, settings.topics.changelog,
             settings.topics.offers, settings.group_id, settings.transactions, self.metrics,
         )
-        self._consumer.subscribe([settings.topics.events], listener=_Rebalance(self))
+        self._consumer.subscribe([settings.topics.events], listener=self._rebalance)
         await self._consumer.start()
 
     async def _check_copartitioned(self) -> int:
@@ -230,8 +224,7 @@ class Engine:
             await self._stopped.wait()
             return
         self._stopping.set()
-        if self._restoring is not None:
-            self._restoring.cancel()  # a restore can take minutes; the next owner redoes it
+        self._rebalance.cancel_restore()  # a restore can take minutes; the next owner redoes it
         try:
             async with self._lock:  # the batch or rebalance step in progress ends first
                 if self._fatal is None and self._checkpointer is not None:
@@ -265,7 +258,8 @@ class Engine:
         if store is None or not records:
             return  # revoked while the batch was in flight: the new owner reads it
         assert self._writer is not None
-        writer, book, metrics = self._writer, self.book, self.metrics
+        assert self._router is not None
+        writer, router, book, metrics = self._writer, self._router, self.book, self.metrics
         decisions = metrics.decisions
         offers_topic = self.settings.topics.offers
         partitions = self.partitions
@@ -276,17 +270,17 @@ class Engine:
                     raise InvalidEvent("empty record (no value)")
                 event = decode_event(record.value)
             except InvalidEvent as exc:
-                self._dead_letter(record, exc.reason)
+                router.dead_letter(record, exc.reason)
                 continue
             account_id = event.account_id
             home = home_partition(account_id, partitions)
             if home != tp.partition:
-                self._forward(record, home)
+                router.forward(record, home)
                 continue
             if applied.get(account_id, -1) >= record.offset:
                 metrics.replayed += 1
                 continue
-            origin = _forwarded_from(record) if record.headers else None
+            origin = forwarded_from(record) if record.headers else None
             if origin is not None and store.already_forwarded(account_id, *origin):
                 metrics.replayed += 1  # forwarded again after a crash at its origin
                 continue
@@ -298,7 +292,7 @@ class Engine:
             except Exception as exc:  # a bug or an input the contract let through
                 log.error("event at %s/%d/%d could not be evaluated: %s", tp.topic,
                           tp.partition, record.offset, type(exc).__name__)
-                self._dead_letter(record, f"could not be evaluated: {type(exc).__name__}")
+                router.dead_letter(record, f"could not be evaluated: {type(exc).__name__}")
                 continue
             applied[account_id] = record.offset
             if origin is not None:
@@ -318,39 +312,6 @@ class Engine:
         metrics.events += len(records)
         self._pending_events += len(records)
         self._positions[tp] = records[-1].offset + 1
-
-    def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        """Keep the original bytes, and say why and where they came from. A record
-        too large to carry with these headers is dead-lettered without its value;
-        the source offset in the headers still finds it."""
-        assert self._writer is not None
-        headers = [
-            ("upsell.error", reason.encode()),
-            ("upsell.source.topic", record.topic.encode()),
-            ("upsell.source.partition", str(record.partition).encode()),
-            ("upsell.source.offset", str(record.offset).encode()),
-        ]
-        dlq = self.settings.topics.dlq
-        try:
-            self._writer.write(dlq, record.partition, record.key, record.value, headers)
-        except RecordTooLarge:
-            headers.append(("upsell.value_omitted", str(len(record.value or b"")).encode()))
-            self._writer.write(dlq, record.partition, record.key, None, headers)
-        self.metrics.invalid += 1
-
-    def _forward(self, record: ConsumerRecord[bytes, bytes], home: int) -> None:
-        """An event on the wrong partition (a producer with another partitioner):
-        send it on to its account's partition, where its state lives."""
-        assert self._writer is not None
-        headers = [*(record.headers or ()), (
-            FORWARDED_FROM, f"{record.topic}/{record.partition}/{record.offset}".encode()
-        )]
-        try:
-            self._writer.write(self.settings.topics.events, home, record.key, record.value, headers)
-        except RecordTooLarge:
-            self._dead_letter(record, "too large to forward to the account's partition")
-            return
-        self.metrics.forwarded += 1
 
     # -- checkpoints -------------------------------------------------------
 
@@ -389,163 +350,3 @@ class Engine:
                 lag[tp.partition] = max(0, highwater - done)
         self.metrics.lag = lag
         self.metrics.accounts = sum(len(store.accounts) for store in self.stores.values())
-
-    # -- rebalancing -------------------------------------------------------
-
-    def _in_group(self) -> bool:
-        """False once the coordinator has dropped this member (its session expired,
-        e.g. after a stall): another worker may own its partitions by now. aiokafka
-        has no public accessor for this; its generation goes back to -1."""
-        coordinator = getattr(self._consumer, "_coordinator", None)
-        return getattr(coordinator, "generation", 0) != _NO_GENERATION
-
-    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Checkpoint, then set the partitions' state aside: a rebalance revokes every
-        partition and often gives most of them straight back.
-
-        aiokafka only logs what a listener raises, so a failure here is kept in
-        `_fatal` for `run()` to raise, and nothing is set aside: a worker that
-        could not checkpoint must not reuse state another worker may have moved
-        on from. A worker already dropped from the group writes nothing (its
-        partitions' next owner redoes the work since the last checkpoint).
-        """
-        if self._stopping.is_set() or self._fatal is not None:
-            return  # stop() makes the final checkpoint; a failed worker makes none
-        async with self._lock:
-            if self._stopping.is_set() or self._fatal is not None:
-                return
-            self._generation += 1
-            self._set_aside.clear()
-            try:
-                if not any(tp.partition in self.stores for tp in revoked):
-                    pass
-                elif not self._in_group():
-                    log.warning("dropped from the group before the revocation: "
-                                "state since the last checkpoint is left to the next owner")
-                    assert self._checkpointer is not None
-                    self._checkpointer.abandon()
-                else:
-                    # All partitions, not only the revoked ones: with transactions a
-                    # commit covers every output sent so far, so it must carry every offset.
-                    await asyncio.wait_for(self._checkpoint(wait=True), self._revoke_deadline)
-                    assert self._checkpointer is not None
-                    for tp in revoked:
-                        if tp.partition in self.stores:
-                            self._set_aside[tp.partition] = (
-                                self.stores[tp.partition], self._checkpointer.committed.get(tp)
-                            )
-            except Exception as exc:
-                log.error("checkpoint on revocation failed (%s): the worker will restart",
-                          type(exc).__name__)
-                self._fatal = self._fatal or exc
-            finally:
-                for tp in revoked:
-                    self.stores.pop(tp.partition, None)
-                    self._positions.pop(tp, None)
-                self._ready.clear()
-
-    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
-        """Take back state set aside if the group's committed offset is still the
-        one this worker committed (nobody else moved on); restore every other
-        partition from the changelog."""
-        if self._stopping.is_set() or self._fatal is not None:
-            return
-        async with self._lock:
-            if self._stopping.is_set() or self._fatal is not None:
-                return
-            self._generation += 1
-            try:
-                await self._take_partitions(assigned)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if not (self._stopping.is_set() and task is not None and not task.cancelling()):
-                    raise
-            except Exception as exc:
-                log.error("taking partitions failed (%s: %s): the worker will restart",
-                          type(exc).__name__, exc if isinstance(exc, EngineError) else "")
-                self._fatal = self._fatal or exc
-
-    async def _take_partitions(self, assigned: set[TopicPartition]) -> None:
-        assert self._consumer is not None
-        beyond = sorted(tp.partition for tp in assigned if tp.partition >= self.partitions)
-        if beyond:
-            raise EngineError(
-                f"the events topic now has more partitions than the {self.partitions} it had "
-                f"at start (assigned {beyond}): an account's partition would change and "
-                "its state would be lost; give the topics back their partition count, or "
-                "move to a new set of topics"
-            )
-        new = []
-        for tp in sorted(assigned):
-            if tp.partition in self.stores:
-                continue
-            aside = self._set_aside.pop(tp.partition, None)
-            if aside is not None and aside[1] == await self._consumer.committed(tp):
-                self.stores[tp.partition] = aside[0]
-            else:
-                new.append(tp.partition)
-        self._set_aside.clear()
-        started = time.monotonic()
-        topics = self.settings.topics
-        self._restoring = asyncio.create_task(restore(
-            topics.changelog, new, self.settings.kafka.client_options(),
-            self.bootstrap_servers, self.settings.fetch_max_wait_ms,
-            committed_only=self.settings.transactions,
-            offers_topic=None if self.settings.transactions else topics.offers,
-        ))
-        try:
-            restored = await self._restoring
-        finally:
-            self._restoring = None
-        for partition, store in restored.items():
-            await self._check_position(TopicPartition(topics.events, partition), store)
-        self.stores.update(restored)
-        self.metrics.restore_seconds = time.monotonic() - started
-        self.metrics.restored_accounts = sum(len(s.accounts) for s in restored.values())
-        self._ready.set()
-        log.info("assigned partitions %s", sorted(self.stores))
-
-    async def _check_position(self, tp: TopicPartition, store: PartitionState) -> None:
-        """The group's committed offset must exist where the changelog holds state:
-        state with no committed offset means the events topic was recreated (its
-        offsets start again at 0, and every event would look already applied) or
-        the group id changed. A partition seen for the first time gets its start
-        committed at once, so that this holds even after a crash between the
-        first changelog write and the first offset commit."""
-        assert self._consumer is not None
-        if await self._consumer.committed(tp) is not None:
-            return
-        if store.applied:
-            raise EngineError(
-                f"{tp.topic} partition {tp.partition} has no committed offset for group "
-                f"{self.settings.group_id!r}, but the changelog holds {len(store.applied)} "
-                f"accounts applied up to offset {store.highest_applied}: the events topic "
-                "was recreated or the group id changed. Restore the group's offsets, or "
-                "start over with a new changelog topic"
-            )
-        # Not seek + position: a seek here races the fetcher's own first positioning.
-        start = (await self._consumer.beginning_offsets([tp]))[tp]
-        await self._consumer.commit({tp: start})
-
-
-def _forwarded_from(record: ConsumerRecord[bytes, bytes]) -> tuple[int, int] | None:
-    """(origin partition, origin offset) of a forwarded event, from its header."""
-    for name, value in record.headers:
-        if name == FORWARDED_FROM:
-            _, partition, offset = value.decode().rsplit("/", 2)
-            return int(partition), int(offset)
-    return None
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """State follows the group's assignment: checkpoint and drop on revocation,
-    restore from the changelog on assignment, before any record is processed."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.engine._on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.engine._on_assigned(assigned)

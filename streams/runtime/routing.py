@@ -1,12 +1,20 @@
-"""Which partition an account lives on: aiokafka's own default partitioner
-(murmur2, the Java client's formula), so keyed producers in any language agree."""
+"""Where records go: the partition an account lives on (aiokafka's own default
+partitioner: murmur2, the Java client's formula, so keyed producers in any
+language agree), and the dead letters and forwards that leave the hot path."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import ConsumerRecord
 
+from streams.runtime.counters import EngineMetrics
+from streams.runtime.outputs import BatchWriter, RecordTooLarge
+from streams.runtime.settings import TopicSettings
+
+# The header a forwarded event carries: "<topic>/<partition>/<offset>" of its origin.
+FORWARDED_FROM = "upsell.forwarded_from"
 _PARTITIONER = DefaultPartitioner()
 
 
@@ -20,3 +28,52 @@ def home_partition(account_id: str, partitions: int) -> int:
     all_partitions = list(range(partitions))
     partition: int = _PARTITIONER(account_id.encode(), all_partitions, all_partitions)
     return partition
+
+
+class Router:
+    """Records that leave the hot path: dead letters and forwarded events."""
+
+    def __init__(self, writer: BatchWriter, topics: TopicSettings, metrics: EngineMetrics) -> None:
+        self._writer = writer
+        self._topics = topics
+        self._metrics = metrics
+
+    def dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        """Keep the original bytes, and say why and where they came from. A record
+        too large to carry with these headers is dead-lettered without its value;
+        the source offset in the headers still finds it."""
+        headers = [
+            ("upsell.error", reason.encode()),
+            ("upsell.source.topic", record.topic.encode()),
+            ("upsell.source.partition", str(record.partition).encode()),
+            ("upsell.source.offset", str(record.offset).encode()),
+        ]
+        dlq = self._topics.dlq
+        try:
+            self._writer.write(dlq, record.partition, record.key, record.value, headers)
+        except RecordTooLarge:
+            headers.append(("upsell.value_omitted", str(len(record.value or b"")).encode()))
+            self._writer.write(dlq, record.partition, record.key, None, headers)
+        self._metrics.invalid += 1
+
+    def forward(self, record: ConsumerRecord[bytes, bytes], home: int) -> None:
+        """An event on the wrong partition (a producer with another partitioner):
+        send it on to its account's partition, where its state lives."""
+        headers = [*(record.headers or ()), (
+            FORWARDED_FROM, f"{record.topic}/{record.partition}/{record.offset}".encode()
+        )]
+        try:
+            self._writer.write(self._topics.events, home, record.key, record.value, headers)
+        except RecordTooLarge:
+            self.dead_letter(record, "too large to forward to the account's partition")
+            return
+        self._metrics.forwarded += 1
+
+
+def forwarded_from(record: ConsumerRecord[bytes, bytes]) -> tuple[int, int] | None:
+    """(origin partition, origin offset) of a forwarded event, from its header."""
+    for name, value in record.headers:
+        if name == FORWARDED_FROM:
+            _, partition, offset = value.decode().rsplit("/", 2)
+            return int(partition), int(offset)
+    return None

@@ -18,8 +18,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from aiokafka.errors import CommitFailedError, IncompatibleBrokerVersion
 
 from streams.runtime.errors import EngineError
-from streams.runtime.loop import FORWARDED_FROM, Engine
-from streams.runtime.routing import home_partition
+from streams.runtime.loop import Engine
+from streams.runtime.routing import FORWARDED_FROM, home_partition
 from tests.factories import event_json
 from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import (
@@ -63,7 +63,8 @@ async def test_a_worker_stopped_during_a_rebalance_exits(
         await first.wait_until_ready(60)
         checkpointer = first._checkpointer
         assert checkpointer is not None
-        real_commit, real_on_revoked = checkpointer.commit, first._on_revoked
+        real_commit = checkpointer.commit
+        real_on_revoked = first._rebalance.on_partitions_revoked
         revoking = asyncio.Event()
 
         async def on_revoked(revoked: Any) -> None:
@@ -77,7 +78,7 @@ async def test_a_worker_stopped_during_a_rebalance_exits(
             await asyncio.sleep(0.5)
             await real_commit(*args, **kwargs)
 
-        first._on_revoked = on_revoked  # type: ignore[method-assign]
+        first._rebalance.on_partitions_revoked = on_revoked  # type: ignore[method-assign]
         checkpointer.commit = slow_final_commit  # type: ignore[method-assign]
         stopping = asyncio.create_task(first.stop())
         second = asyncio.create_task(_run_briefly(settings))
