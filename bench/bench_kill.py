@@ -284,7 +284,8 @@ class Worker:
 
 
 def kill_had_backlog(status: Json) -> bool:
-    return bool(status["lag"]) and sum(status["lag"].values()) > 0
+    """Records left past what it committed, or not known yet (no checkpoint made)."""
+    return not status["lag"] or sum(status["lag"].values()) > 0
 
 
 # -- reading back --------------------------------------------------------------------------
@@ -336,6 +337,13 @@ class Kill:
     past_end: int = 0
     before_end: int = 0
     no_end: int = 0
+    # the offers the restore after this kill read past the recorded ends (all
+    # partitions), and the age of the oldest of those ends at the kill
+    restore_reads: int = 0
+    end_age_s: float = 0.0
+    # partitions with offers on the topic but no offers end in the changelog at the
+    # kill (the restore reads none of their offers): partition -> offers on it
+    unprotected: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -491,6 +499,22 @@ def analyse(run: Run, engine: Engine, offers: list[Any], ends: list[Any]) -> Non
                     "offers_end_at_kill": end,
                 })
     run.duplicates_by_partition = dict(sorted(by_partition.items()))
+    # What each restore had to read: the offers past the recorded ends, as the topic
+    # stood at the kill (records stamped by the killed incarnation).
+    last_offset: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for record in offers:
+        last_offset[record.partition].append((record.timestamp, record.offset))
+    for kill, at in zip(run.kills, kill_ms, strict=True):
+        for partition in sorted(set(recorded) | set(last_offset)):
+            top = max((o + 1 for t, o in last_offset[partition] if t <= at), default=0)
+            held = [(end, stamp) for stamp, end in recorded[partition] if stamp <= at]
+            if not held:
+                if top and ends:
+                    kill.unprotected[partition] = top
+                continue
+            end, stamp = max(held)
+            kill.restore_reads += max(0, top - end)
+            kill.end_age_s = max(kill.end_age_s, round((at - stamp) / 1000, 2))
 
 
 # -- the report ----------------------------------------------------------------------------
@@ -537,7 +561,11 @@ def details(runs: list[Run]) -> str:
                 f"{k.past_end}, before it {k.before_end}, no end recorded {k.no_end}); "
                 f"{k.window_events_per_s} events/s for {k.window_s}s before it; incarnation "
                 f"{k.consumed} events, {k.offers_made} offers; lag {k.lag}; last checkpoint "
-                f"{k.since_checkpoint_s}s before{'' if k.events_flowing else '; NO EVENTS LEFT'}")
+                f"{k.since_checkpoint_s}s before{'' if k.events_flowing else '; NO EVENTS LEFT'}"
+                + (f"; the restore read {k.restore_reads} offers past the recorded ends "
+                   f"(oldest end {k.end_age_s}s old)" if r.offers_end_records else "")
+                + (f"; partitions with offers but no end recorded: {k.unprotected}"
+                   if k.unprotected else ""))
         for w in r.worst:
             rows.append(f"    e.g. {w}")
     return "\n".join(rows)
