@@ -21,11 +21,11 @@ with the backlog that built while it was down (at --rate 0: after it began
 consuming again). Then, once the group has committed every event, the offers
 topic is read whole.
 
-The default size (8,000 accounts over 90 days, ~1.1M events, ~74 s at 15k/s)
-is what four kills need, with some room: a restart takes ~12 s on the
-embedded broker with the 6 s session timeout (the dead member's session must
-expire, and the broker holds each join for about half of it), then ~3 s to
-catch up. A kill that finds no events left is reported as such.
+The default size (10,000 accounts over 90 days, ~1.4M events, ~90 s at 15k/s)
+is what four kills need on a loaded 2-core machine: a restart takes 12-15 s
+on the embedded broker with the 6 s session timeout (the dead member's
+session must expire, and the broker holds each join for about half of it),
+then ~3 s to catch up. A kill that finds no events left is reported as such.
 
 An engine is a source tree: `new` is this repository, `old` is --old-path (a
 worktree of the code before the fix); the worker runs with that tree as its
@@ -86,6 +86,7 @@ PARTITION_KEY = b"\x00partition"  # the new engine's per-partition changelog rec
 SESSION_TIMEOUT_MS = 6000  # as the live tests: the embedded broker holds a join ~half of it
 WORKER_START_TIMEOUT_S = 90.0
 DRAIN_TIMEOUT_S = 600.0
+RESTART_S = 15.0  # a worker's restart on the embedded broker, catching up included
 IDLE_S = 10.0  # a restarted worker ready this long with no event: nothing left to consume
 
 Json = dict[str, Any]
@@ -581,6 +582,10 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
     lines = make_events(args.accounts, args.days, args.seed)
     print(f"workload: {len(lines)} events over {args.accounts} accounts, {args.days} days "
           f"(seed {args.seed}), made in {time.monotonic() - started:.1f}s", flush=True)
+    needed = args.rate * (5 + args.kills * (RESTART_S + args.kill_after + 1))
+    if args.rate and len(lines) < needed:
+        print(f"WARNING: at {args.rate} events/s, {args.kills} kills need ~{needed:,.0f} events; "
+              "the last kills may find none left (more --accounts or --days)", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-kill-"))
     events_file = work / "events.jsonl"
     events_file.write_bytes(b"\n".join(lines))
@@ -614,7 +619,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=4, help="SIGKILLs per run (default 4)")
-    parser.add_argument("--accounts", type=int, default=8000, help="simulated accounts (8000)")
+    parser.add_argument("--accounts", type=int, default=10_000, help="simulated accounts (10000)")
     parser.add_argument("--days", type=int, default=90, help="simulated days (90)")
     parser.add_argument("--engines", default="old,new", help="old,new (default both)")
     parser.add_argument("--old-path", default="/work/old", help="the old engine's tree")
