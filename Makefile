@@ -32,7 +32,7 @@ bench-core: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 
 bench-kill: $(STAMP)
-	$(BIN)/python bench/bench_kill.py
+	$(BIN)/python bench/bench_kill.py --engines new  # --engines old,new --old-path DIR: against another checkout
 
 schemas: $(STAMP)
 	$(BIN)/upsell schema --out schemas/json
