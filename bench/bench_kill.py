@@ -37,7 +37,9 @@ same events, so each engine is checked against its own decisions.
 Reported per run: offers expected, delivered, missing and unexpected (both
 must be 0), duplicate deliveries (extra copies of an offer id), per kill (by
 the record's timestamp: a copy sent between kill i and kill i+1 is counted
-against kill i) and the share of offers delivered more than once. For every
+against kill i; at --rate 0 a restarted worker killed before it got back to a
+partition leaves that partition's copies to the next one, so only the totals
+are exact there) and the share of offers delivered more than once. For every
 duplicate it also says where it lies against the offers end recorded in the
 changelog before that kill (the new engine's restore reads from there on).
 """
