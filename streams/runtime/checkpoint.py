@@ -136,11 +136,14 @@ class Checkpointer:
         self._done(len(changes), started)
 
     async def _write_state(self, changes: list[tuple[int, bytes, bytes]]) -> None:
-        """Send the changelog records and wait for everything sent so far."""
+        """Send the changelog records and wait for them. Without transactions this
+        runs while the loop goes on sending offers: those are left for the next
+        checkpoint, which records where they end."""
         for partition, key, value in changes:
             self._writer.write(self._changelog, partition, key, value)
         await self._writer.send()
-        await asyncio.gather(*(d.future for d in self._writer.take_in_flight()))
+        only = None if self._transactional else self._changelog
+        await asyncio.gather(*(d.future for d in self._writer.take_in_flight(only)))
 
     def _done(self, changed: int, started: float) -> None:
         metrics = self._metrics

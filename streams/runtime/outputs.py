@@ -87,7 +87,11 @@ class BatchWriter:
             future = await self._producer.send_batch(batch, topic, partition=partition)
             self._in_flight.append(Delivery(topic, partition, batch.record_count(), future))
 
-    def take_in_flight(self) -> list[Delivery]:
-        """Everything sent so far; the caller now owns the wait."""
-        in_flight, self._in_flight = self._in_flight, []
-        return in_flight
+    def take_in_flight(self, topic: str | None = None) -> list[Delivery]:
+        """Everything sent so far (to `topic` only, if given); the caller now owns the wait."""
+        if topic is None:
+            in_flight, self._in_flight = self._in_flight, []
+            return in_flight
+        taken = [d for d in self._in_flight if d.topic == topic]
+        self._in_flight = [d for d in self._in_flight if d.topic != topic]
+        return taken

@@ -184,3 +184,22 @@ async def test_full_batches_are_split_and_counted() -> None:
     deliveries = writer.take_in_flight()
     assert [d.records for d in deliveries] == [3, 2]
     assert {(d.topic, d.partition) for d in deliveries} == {("offers", 1)}
+
+
+async def test_offers_sent_while_the_state_is_written_go_to_the_next_checkpoint() -> None:
+    """Without transactions the loop keeps sending offers while a checkpoint
+    writes its state; the next checkpoint must wait for them and record where
+    they end, or a crash after it would send them again."""
+    checkpointer, writer, producer, _ = _checkpointer(transactional=False)
+    writer.write("offers", 0, b"acme", b'{"offer_id": "o1"}')
+    await checkpointer.commit([_store_with_change()], {EVENTS: 5})
+    writer.write("offers", 0, b"acme", b'{"offer_id": "o2"}')  # the loop goes on
+    await writer.send()
+    await _acknowledge_until_done(producer, checkpointer)
+    await checkpointer.commit([_store_with_change()], {EVENTS: 6})
+    await _acknowledge_until_done(producer, checkpointer)
+    await checkpointer.wait()
+    restored = PartitionState(0)
+    for key, value in producer.written["changelog"]:
+        restored.load(key, value)
+    assert restored.offers_end == 2  # o2's end, recorded by the second checkpoint
