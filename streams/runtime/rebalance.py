@@ -20,6 +20,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from streams.runtime.errors import EngineError
 from streams.runtime.state_store import PartitionState, restore
+from triggers.exceptions import StateFormatError
 
 if TYPE_CHECKING:
     from streams.runtime.loop import Engine
@@ -123,8 +124,10 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                 if not (engine.stopping and task is not None and not task.cancelling()):
                     raise  # cancelled from outside, not by stop() cancelling the restore
             except Exception as exc:
+                # Our own errors say what to do and carry no record content; others may.
+                ours = isinstance(exc, EngineError | StateFormatError)
                 log.error("taking partitions failed (%s: %s): the worker will restart",
-                          type(exc).__name__, exc if isinstance(exc, EngineError) else "")
+                          type(exc).__name__, exc if ours else "")
                 engine._fatal = engine._fatal or exc
 
     async def _take_partitions(self, assigned: set[TopicPartition]) -> None:
