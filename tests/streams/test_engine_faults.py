@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,10 +23,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from aiokafka.errors import CommitFailedError, IncompatibleBrokerVersion
 
+from streams.broker import free_port
 from streams.runtime.errors import EngineError
 from streams.runtime.loop import Engine
 from streams.runtime.routing import FORWARDED_FROM, home_partition
-from tests.factories import event_json
+from streams.runtime.state_store import PartitionState
+from tests.factories import EXAMPLE_RULES, ROOT, event_json
 from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
@@ -308,3 +316,68 @@ async def test_offers_sent_before_a_crash_are_not_sent_again_after_it(
     assert resent_before > len(expected_offers(lines[:half])), "the crash came after some offers"
     assert restarted.metrics.offers_not_resent > 0
     assert_each_offer_once(offers, expected)
+
+
+async def test_a_stalled_worker_dropped_from_its_group_does_not_overwrite_newer_state(
+    kafka: KafkaUnderTest, topic_prefix: str
+) -> None:
+    """A worker paused past its session timeout (SIGSTOP: a GC pause, a stalled
+    disk) resumes while another worker has moved on: the newer state must be
+    what a restore finds. (A regression test: in this timing the engine before
+    the fix passed it too; the ordering rule it rests on is unit-tested in
+    test_state_store.py.)"""
+    if kafka.embedded is not None:
+        pytest.skip("the embedded broker's group handling after a member stalls is not "
+                    "Apache Kafka's (BROKER_NOTES.md): run on Apache Kafka")
+    settings = settings_for(kafka, topic_prefix, partitions=1)
+    env = {
+        **os.environ,
+        "UPSELL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "UPSELL_TOPIC_EVENTS": settings.topics.events, "UPSELL_TOPIC_OFFERS": settings.topics.offers,
+        "UPSELL_TOPIC_DLQ": settings.topics.dlq, "UPSELL_TOPIC_CHANGELOG": settings.topics.changelog,
+        "UPSELL_TOPIC_PARTITIONS": "1", "UPSELL_GROUP_ID": settings.group_id,
+        "UPSELL_SESSION_TIMEOUT_MS": "6000",
+        # No checkpoint of its own before the stall: its state stays unwritten.
+        "UPSELL_CHECKPOINT_INTERVAL_MS": "600000", "UPSELL_CHECKPOINT_MAX_EVENTS": "1000000",
+        "UPSELL_RULES": str(EXAMPLE_RULES),
+    }
+    port = free_port()
+    stalled = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker", "--web-port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+    )
+    try:
+        await _until(lambda: _status(port).get("ready") is True, 60, "the first worker")
+        await send_lines(kafka.bootstrap_servers, settings.topics.events,
+                         [event_json("subscription", "acme", 0, "s1", plan="basic")])
+        await _until(lambda: _status(port).get("events") == 1, 30, "the first event")
+        stalled.send_signal(signal.SIGSTOP)
+        async with running_engine(settings) as owner:
+            await _until(lambda: owner.ready, 60, "the new owner")
+            await send_lines(kafka.bootstrap_servers, settings.topics.events,
+                             [event_json("subscription", "acme", 1, "s2", plan="pro")])
+            await _until(lambda: owner.metrics.events == 2, 30, "the new owner's events")
+            await owner._checkpoint(wait=True)
+            stalled.send_signal(signal.SIGCONT)
+            await asyncio.sleep(8)  # it finds out it was dropped, and rejoins
+        records = [r for r in await read_topic(kafka.bootstrap_servers,
+                                               settings.topics.changelog, 1, settle=1)
+                   if r.key == b"acme"]
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+        stalled.terminate()
+        stalled.wait(30)
+    restored = PartitionState(0)
+    for record in records:
+        restored.load(b"acme", record.value)
+    assert restored.accounts["acme"].plan == "pro"
+    assert orjson.loads(records[-1].value or b"")["offset"] == 1, "a stale record came last"
+
+
+def _status(port: int) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=1) as reply:
+            result: dict[str, Any] = json.loads(reply.read())
+            return result
+    except (OSError, ValueError):
+        return {}
