@@ -243,6 +243,8 @@ async def engine_child(args: Json) -> Json:
         if now != seen:
             seen, reassigned = now, reassigned + 1
         await asyncio.wait({command}, timeout=CHILD_POLL_S)
+    if engine.metrics.checkpoints != checkpoints_seen:  # one after the last poll
+        checkpoint_ms.append(engine.metrics.checkpoint_seconds * 1000)
     if profiler is not None:
         profiler.disable()
 
@@ -432,6 +434,8 @@ async def latency_child(args: Json) -> Json:
             checkpoint_ms.append(metrics.checkpoint_seconds * 1000)
         await asyncio.wait({command}, timeout=CHILD_POLL_S)
     metrics = engine.metrics
+    if metrics.checkpoints != checkpoints_seen:  # one after the last poll
+        checkpoint_ms.append(metrics.checkpoint_seconds * 1000)
     result: Json = {
         "events": metrics.events, "offers": engine_counts(engine)["offers"],
         "checkpoints": metrics.checkpoints, "last_checkpoint_seconds": metrics.checkpoint_seconds,
