@@ -40,9 +40,6 @@ from triggers.decide import NOTHING
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Engine", "EngineError"]
-
-
 class Engine:
     """One member of the engine's consumer group. `start()`, `run()`, `stop()`."""
 

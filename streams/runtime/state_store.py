@@ -10,6 +10,7 @@ The changelog record is a contract that outlives the process (format 2):
 
     key   account id (UTF-8)
     value {"v": 2, "offset": N, "forwarded": {"<partition>": N, ...}, "state": {...}}
+          (`forwarded` only for accounts that had events forwarded)
 
 `offset` is the source offset of the last event applied on the home partition;
 `forwarded` is, per partition an event was forwarded from, the highest origin
@@ -116,10 +117,11 @@ class PartitionState:
         for account_id in dirty:
             origins = forwarded.get(account_id)
             # Spliced rather than nested in a dict: the state is serialised once.
-            yield account_id.encode(), b'{"v":2,"offset":%d,"forwarded":%b,"state":%b}' % (
-                applied[account_id],
-                orjson.dumps({str(p): o for p, o in origins.items()}) if origins else b"{}",
-                encode_state(accounts[account_id]),
+            # `forwarded` only where events were forwarded (rare): load reads its absence.
+            extra = b',"forwarded":%b' % orjson.dumps(
+                {str(p): o for p, o in origins.items()}) if origins else b""
+            yield account_id.encode(), b'{"v":2,"offset":%d%b,"state":%b}' % (
+                applied[account_id], extra, encode_state(accounts[account_id]),
             )
 
 

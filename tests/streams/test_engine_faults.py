@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -38,18 +36,11 @@ from tests.streams.kafka_helpers import (
     running_engine,
     send_lines,
     settings_for,
+    wait_until,
+    worker_status,
 )
 
 PARTITIONS = 4
-
-
-async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def _within(seconds: float, step: Awaitable[Any], what: str) -> Any:
@@ -96,7 +87,7 @@ async def test_a_worker_stopped_during_a_rebalance_exits(
 
 async def _run_briefly(settings: Any) -> None:
     async with running_engine(settings) as engine:
-        await _until(lambda: engine.ready, 60, "the second worker")
+        await wait_until(lambda: engine.ready, 60, "the second worker")
 
 
 async def test_a_worker_whose_revocation_failed_exits_with_the_error(
@@ -110,7 +101,7 @@ async def test_a_worker_whose_revocation_failed_exits_with_the_error(
     await first.wait_until_ready(60)
     await send_lines(kafka.bootstrap_servers, settings.topics.events,
                      [event_json("subscription", "acme", 0, "s1", plan="basic")])
-    await _until(lambda: first.metrics.events == 1, 30, "the first event")
+    await wait_until(lambda: first.metrics.events == 1, 30, "the first event")
     assert first._checkpointer is not None
 
     async def commit_fails(*args: Any, **kwargs: Any) -> None:
@@ -120,7 +111,7 @@ async def test_a_worker_whose_revocation_failed_exits_with_the_error(
     async with running_engine(settings) as second:
         with pytest.raises(CommitFailedError):
             await _within(60, crashed.__aexit__(None, None, None), "the failed worker's exit")
-        await _until(lambda: second.ready and len(second.stores) == PARTITIONS, 60,
+        await wait_until(lambda: second.ready and len(second.stores) == PARTITIONS, 60,
                      "the second worker to take every partition")
 
 
@@ -172,9 +163,9 @@ async def test_a_forwarded_event_is_applied_once_when_forwarded_again(
         await send_lines(kafka.bootstrap_servers, settings.topics.events, [forwarded],
                          {b"acme": wrong})
         # Applied (the original, then its copy on the home partition) before the rest.
-        await _until(lambda: engine.metrics.events == 3, 30, "the forwarded event")
+        await wait_until(lambda: engine.metrics.events == 3, 30, "the forwarded event")
         await send_lines(kafka.bootstrap_servers, settings.topics.events, later)
-        await _until(lambda: engine.metrics.events == 43, 30, "every event")
+        await wait_until(lambda: engine.metrics.events == 43, 30, "every event")
         original = [r for r in await read_topic(kafka.bootstrap_servers,
                                                 settings.topics.events, 43, settle=0)
                     if r.partition == home and r.headers]
@@ -189,7 +180,7 @@ async def test_a_forwarded_event_is_applied_once_when_forwarded_again(
                                          partition=home, headers=list(original[0].headers))
         finally:
             await producer.stop()
-        await _until(lambda: engine.metrics.events == 1, 30, "the copy")
+        await wait_until(lambda: engine.metrics.events == 1, 30, "the copy")
         state = engine.stores[home].accounts["acme"]
         assert state.counters["api_calls"][0] == 100
         assert engine.metrics.replayed == 1
@@ -218,7 +209,7 @@ async def test_a_dead_letter_too_large_for_the_broker_keeps_the_engine_running(
                           event_json("usage", "acme", 1, "u1", metric="seats", value=10)])
         offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers, 1, settle=0)
         dead = await read_topic(kafka.bootstrap_servers, settings.topics.dlq, 1, settle=0)
-        await _until(lambda: engine.metrics.checkpoints > 0 and engine._pending_events == 0,
+        await wait_until(lambda: engine.metrics.checkpoints > 0 and engine._pending_events == 0,
                      30, "a checkpoint after the dead letter")
     assert [orjson.loads(r.value or b"")["trigger_id"] for r in offers] == ["seats-100"]
     headers = dict(dead[0].headers)
@@ -269,7 +260,7 @@ async def test_state_without_a_committed_offset_is_refused(
     async with running_engine(settings) as engine:
         await send_lines(kafka.bootstrap_servers, settings.topics.events,
                          [event_json("subscription", "acme", 0, "s1", plan="basic")])
-        await _until(lambda: engine.metrics.events == 1, 30, "the event")
+        await wait_until(lambda: engine.metrics.events == 1, 30, "the event")
     moved = settings.model_copy(update={"group_id": f"{settings.group_id}-new"})
     with pytest.raises(EngineError, match="no committed offset"):
         async with running_engine(moved) as engine:
@@ -347,16 +338,16 @@ async def test_a_stalled_worker_dropped_from_its_group_does_not_overwrite_newer_
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
     )
     try:
-        await _until(lambda: _status(port).get("ready") is True, 60, "the first worker")
+        await wait_until(lambda: worker_status(port).get("ready") is True, 60, "the first worker")
         await send_lines(kafka.bootstrap_servers, settings.topics.events,
                          [event_json("subscription", "acme", 0, "s1", plan="basic")])
-        await _until(lambda: _status(port).get("events") == 1, 30, "the first event")
+        await wait_until(lambda: worker_status(port).get("events") == 1, 30, "the first event")
         stalled.send_signal(signal.SIGSTOP)
         async with running_engine(settings) as owner:
-            await _until(lambda: owner.ready, 60, "the new owner")
+            await wait_until(lambda: owner.ready, 60, "the new owner")
             await send_lines(kafka.bootstrap_servers, settings.topics.events,
                              [event_json("subscription", "acme", 1, "s2", plan="pro")])
-            await _until(lambda: owner.metrics.events == 2, 30, "the new owner's events")
+            await wait_until(lambda: owner.metrics.events == 2, 30, "the new owner's events")
             await owner._checkpoint(wait=True)
             stalled.send_signal(signal.SIGCONT)
             await asyncio.sleep(8)  # it finds out it was dropped, and rejoins
@@ -373,11 +364,3 @@ async def test_a_stalled_worker_dropped_from_its_group_does_not_overwrite_newer_
     assert restored.accounts["acme"].plan == "pro"
     assert orjson.loads(records[-1].value or b"")["offset"] == 1, "a stale record came last"
 
-
-def _status(port: int) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=1) as reply:
-            result: dict[str, Any] = json.loads(reply.read())
-            return result
-    except (OSError, ValueError):
-        return {}

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable
 
 import orjson
@@ -18,7 +15,7 @@ import pytest
 from streams.broker import free_port
 from streams.cli.replay import ReplaySummary, replay
 from streams.cli.simulator import Simulator
-from streams.runtime.loop import EngineError
+from streams.runtime.errors import EngineError
 from streams.runtime.routing import home_partition
 from tests.factories import EXAMPLE_RULES, ROOT, example_book
 from tests.streams.conftest import KafkaUnderTest
@@ -32,6 +29,8 @@ from tests.streams.kafka_helpers import (
     running_engine,
     send_lines,
     settings_for,
+    wait_until,
+    worker_status,
 )
 
 LINES = EXAMPLE_EVENTS.read_bytes().splitlines()
@@ -114,21 +113,13 @@ async def test_restarted_engine_continues_from_the_changelog_without_refiring(
     assert_each_offer_once(offers, EXPECTED)
 
 
-async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 async def test_second_worker_takes_over_the_state_without_refiring(
     kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
     settings = settings_for(kafka, topic_prefix)
     async with running_engine(settings) as survivor:
         async with running_engine(settings) as leaving:
-            await _until(lambda: len(survivor.stores) + len(leaving.stores) == 4
+            await wait_until(lambda: len(survivor.stores) + len(leaving.stores) == 4
                          and bool(survivor.stores) and bool(leaving.stores)
                          and survivor.ready and leaving.ready, 90, "both workers to share")
             await send_lines(kafka.bootstrap_servers, settings.topics.events, LINES[:HALF])
@@ -136,7 +127,7 @@ async def test_second_worker_takes_over_the_state_without_refiring(
                              EXPECTED_IN_FIRST_HALF)
             moved = set(leaving.stores)
         # `leaving` checkpointed and left: its partitions and their state move over.
-        await _until(lambda: len(survivor.stores) == 4 and survivor.ready, 90,
+        await wait_until(lambda: len(survivor.stores) == 4 and survivor.ready, 90,
                      "the survivor to take every partition")
         assert survivor.metrics.restored_accounts == sum(
             1 for account in {_account(line) for line in LINES[:HALF]} if account
@@ -182,19 +173,15 @@ async def test_worker_killed_mid_stream_loses_no_offer(
         )
 
     def consumed(port: int) -> int:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=1) as reply:
-                return int(json.loads(reply.read())["events"])
-        except (OSError, ValueError):
-            return -1
+        return int(worker_status(port).get("events", -1))
 
     port = free_port()
     worker = start_worker(port)
     try:
-        await _until(lambda: consumed(port) >= 0, 60, "the worker's web server")
+        await wait_until(lambda: consumed(port) >= 0, 60, "the worker's web server")
         sender = asyncio.create_task(_send_paced(kafka.bootstrap_servers,
                                                  settings.topics.events, lines, per_second=4000))
-        await _until(lambda: consumed(port) > len(lines) // 4, 90, "a quarter of the events")
+        await wait_until(lambda: consumed(port) > len(lines) // 4, 90, "a quarter of the events")
         killed_after = consumed(port)
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
@@ -246,6 +233,6 @@ async def test_an_event_the_core_cannot_evaluate_goes_to_the_dlq_and_the_rest_fl
     async with running_engine(settings) as engine:
         await send_lines(kafka.bootstrap_servers, settings.topics.events, good)
         dead = await read_topic(kafka.bootstrap_servers, settings.topics.dlq, 1)
-        await _until(lambda: engine.metrics.events == len(good), 30, "every event")
+        await wait_until(lambda: engine.metrics.events == len(good), 30, "every event")
     assert [r.value for r in dead] == [LINES[10]]
     assert dict(dead[0].headers)["upsell.error"] == b"could not be evaluated: OverflowError"
