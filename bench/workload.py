@@ -75,4 +75,4 @@ def latency_events(
 def expected_offers(lines: list[bytes]) -> int:
     """The offers the decision core makes for these events, replayed offline."""
     table = AccountTable(rule_book())
-    return sum(len(table.apply(decode_event(line)).offers) for line in lines)
+    return sum(len(result.offers) for line in lines for result in table.apply(decode_event(line)))

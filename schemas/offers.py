@@ -31,6 +31,16 @@ class Reason(BaseModel):
     score_type: str | None = None
     score: float | None = None
     signal: str | None = None
+    baseline: float | None = Field(
+        default=None, description="Growth or drop: the level the change is measured from."
+    )
+    window_days: float | None = Field(default=None, description="The window a change is measured over.")
+    days_left: float | None = Field(
+        default=None, description="Forecast: days until the limit; renewal: days until renewal."
+    )
+    rate_per_week: float | None = Field(default=None, description="Forecast: the trend, per week.")
+    tenure_days: float | None = Field(default=None, description="Days since signup or the plan change.")
+    renews_at: AwareDatetime | None = None
 
 
 class Recommendation(BaseModel):
@@ -59,9 +69,14 @@ class Offer(BaseModel):
     current_plan: str | None
     recommended: Recommendation
     reason: Reason
-    created_at: AwareDatetime = Field(description="Event time of the causing event.")
+    created_at: AwareDatetime = Field(
+        description="Event time of the causing event; for a timed offer, its due time."
+    )
     expires_at: AwareDatetime
-    caused_by: str = Field(description="event_id of the event that made this offer.")
+    caused_by: str = Field(
+        description="event_id of the event that made this offer, or 'due:<RFC 3339 time>' "
+                    "for a timed offer (renewal, tenure, inactivity), made with no event."
+    )
     rules_version: str
     priority: int = 0
     schema_version: Literal[1] = 1

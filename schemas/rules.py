@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.offers import OfferKind
 
@@ -146,15 +146,107 @@ class ChurnSignalTrigger(_TriggerBase):
     name: Id
 
 
+class BeforeRenewalTrigger(_TriggerBase):
+    """Fires N days before the subscription's `renews_at`, once per renewal date and
+    number of days; a new `renews_at` moves it. Needs no event at that moment."""
+
+    kind: Literal["before_renewal"]
+    days: list[Annotated[float, Field(gt=0, le=3660)]] = Field(
+        min_length=1, max_length=10, description="Days before renewal, e.g. [60, 30]."
+    )
+
+    @field_validator("days")
+    @classmethod
+    def _unique(cls, days: list[float]) -> list[float]:
+        if len(set(days)) != len(days):
+            raise ValueError("days must be unique, e.g. [60, 30]")
+        return sorted(days, reverse=True)
+
+
+class TenureTrigger(_TriggerBase):
+    """Fires once in a window of the account's tenure (e.g. 90 to 180 days after signup),
+    at the first moment in it when no guard holds it back; never after it closes."""
+
+    kind: Literal["tenure"]
+    from_days: Days
+    to_days: Annotated[float, Field(gt=0)]
+    since: Literal["signup", "plan_change"] = Field(
+        default="signup",
+        description="signup: the subscription's started_at; plan_change: when the current plan began.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TenureTrigger:
+        if self.to_days <= self.from_days:
+            raise ValueError("to_days must be greater than from_days")
+        return self
+
+
+class InactivityTrigger(_TriggerBase):
+    """Fires when an account has sent no usage for `days` (counted from its last usage,
+    or from signup if it never sent any); once per quiet spell. Usually a down-sell."""
+
+    kind: Literal["inactivity"]
+    days: Annotated[float, Field(gt=0, le=3660)]
+
+
+class GrowthTrigger(_TriggerBase):
+    """Fires when a gauge rises by at least `by` (absolute) or `by_percent` within
+    `within_days`, once per growth spurt (re-armed when the rise falls out of the window)."""
+
+    kind: Literal["growth"]
+    metric: Id
+    by: Annotated[float, Field(gt=0)] | None = None
+    by_percent: Annotated[float, Field(gt=0)] | None = None
+    within_days: Annotated[int, Field(ge=1, le=366)]
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> GrowthTrigger:
+        if (self.by is None) == (self.by_percent is None):
+            raise ValueError("give exactly one of 'by' (e.g. 5 seats) or 'by_percent' (e.g. 100)")
+        return self
+
+
+class UsageDropTrigger(_TriggerBase):
+    """Fires when a gauge falls by at least `by_percent` from its highest level within
+    `within_days`: a usage collapse, a churn risk. Usually a down-sell."""
+
+    kind: Literal["usage_drop"]
+    metric: Id
+    by_percent: Annotated[float, Field(gt=0, le=100)]
+    within_days: Annotated[int, Field(ge=1, le=366)]
+
+
+class ForecastTrigger(_TriggerBase):
+    """Fires when, at the trend of the last `window_days` (least-squares slope of daily
+    samples, at least `min_samples`), a gauge reaches the plan's limit within
+    `within_days`. Once per limit; re-armed when the forecast moves out."""
+
+    kind: Literal["forecast"]
+    metric: Id
+    within_days: Annotated[float, Field(gt=0, le=366)]
+    window_days: Annotated[int, Field(ge=2, le=366)] = 30
+    min_samples: Annotated[int, Field(ge=2, le=366)] = 5
+
+
 Trigger = Annotated[
     UsageThresholdTrigger
     | LimitReachedTrigger
     | FeatureGateTrigger
     | MilestoneTrigger
     | ScoreTrigger
-    | ChurnSignalTrigger,
+    | ChurnSignalTrigger
+    | BeforeRenewalTrigger
+    | TenureTrigger
+    | InactivityTrigger
+    | GrowthTrigger
+    | UsageDropTrigger
+    | ForecastTrigger,
     Field(discriminator="kind"),
 ]
+
+# Kinds that keep daily samples of their metric; such a metric must be a gauge.
+HISTORY_KINDS = (GrowthTrigger, UsageDropTrigger, ForecastTrigger)
 
 
 def _trigger_specs() -> dict[str, type[_TriggerBase]]:
@@ -251,6 +343,12 @@ def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]
             errors.append(
                 (("triggers", index, "metric"),
                  f"unknown metric '{trigger_metric}' (known: {known(rules.metrics)})")
+            )
+        if isinstance(trigger, HISTORY_KINDS) and trigger.metric in rules.metrics \
+                and rules.metrics[trigger.metric].kind != "gauge":
+            errors.append(
+                (("triggers", index, "metric"),
+                 f"'{trigger.kind}' needs a gauge: '{trigger.metric}' is a counter")
             )
         target = trigger.offer.recommend
         if target.startswith("plan:") and target[5:] not in rules.plans:

@@ -24,10 +24,17 @@ def on_subscription(
         if record.status != "converted" and 0 <= now - record.created_at <= window
         and _converts(record, state.plan, state.addons, plan, addons, book)
     ]
+    started_at = event.started_at.timestamp() if event.started_at is not None else None
+    plan_since = state.plan_since
+    if plan != state.plan or plan_since is None:
+        # A first subscription began at signup, if it says when; a change, now.
+        plan_since = started_at if state.plan is None and started_at is not None else now
     # Apply.
-    if event.started_at is not None:
-        state.signed_up_at = event.started_at.timestamp()
+    if started_at is not None:
+        state.signed_up_at = started_at
     state.plan, state.addons, state.plan_at = plan, addons, now
+    state.plan_since = plan_since
+    state.renews_at = event.renews_at.timestamp() if event.renews_at is not None else None
     for record in converted:
         record.status = "converted"
     return Evaluation(converted=tuple(converted), ignored=ignored)

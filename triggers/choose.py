@@ -7,9 +7,9 @@ whole event is decided.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
 
-from schemas.events import Event
 from schemas.offers import Offer
 from triggers.conditions import NOT_MET
 from triggers.evaluation import NOTHING, Evaluation, Suppression
@@ -46,13 +46,15 @@ def choose(
     state: AccountState,
     firings: list[Firing],
     levels: list[tuple[str, int]],
-    event: Event,
+    caused_by: str,
+    occurred_at: datetime,
     now: float,
     book: RuleBook,
     pending: Pending,
 ) -> Choice:
     """Guards and priority pick which of the fired triggers become offers
-    (`levels`: the fired levels the event already re-armed)."""
+    (`levels`: the fired levels the event already re-armed; `caused_by`: the
+    event's id, or a timed offer's due time, from which the offer id is made)."""
     if len(firings) > 1:
         firings.sort(key=lambda f: (-f.trigger.priority, f.trigger.id))
     choice = Choice([], [], [], levels)
@@ -79,7 +81,7 @@ def choose(
             choice.suppressed.append(Suppression(trigger.id, holding))
             continue
         offer = build_offer(
-            firing, target, state.account_id, state.plan, event.event_id, event.occurred_at, book
+            firing, target, state.account_id, state.plan, caused_by, occurred_at, book
         )
         _use_level(choice, firing)
         choice.offers.append(offer)

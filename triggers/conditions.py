@@ -13,17 +13,17 @@ Conditions read the state as it was before the event, and the event's
 signal and numbers (decided but not yet applied: a metric's new level and the
 plan's limit for it, or a score); they never write.
 
-Shaped to grow: a composite (all / any / not) is a condition over conditions
-that listens on its children's signals; an account segment (industry,
-employees, ...) is a condition over the state that listens on none and only
-narrows a composite; a time-based condition will listen on the partition's
-clock, with a due time the sweep looks up.
+A timed condition (before_renewal, tenure, inactivity) listens on no signal:
+it names the windows of time in which its trigger may fire (`window`), and
+triggers/timers.py works out the first moment in a window when the trigger
+can fire, which the sweep looks up. A segment (`when:`, triggers/when.py)
+narrows any trigger, timed or not.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from triggers.state import AccountState
 
@@ -53,10 +53,12 @@ class Condition(Protocol):
         """True: fires once per crossing of a level, not on every event it is met."""
         ...
 
-    def level(self, state: AccountState, signal: Signal, value: float, limit: float | None) -> int:
+    def level(
+        self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
+    ) -> int:
         """NOT_MET, MET, or the index of the highest level met. `value`: a metric's
         level after this event, or a score; `limit`: the plan's limit for that
-        metric (None: unlimited, or not a metric)."""
+        metric (None: unlimited, or not a metric); `now`: the event's time."""
         ...
 
 
@@ -72,7 +74,9 @@ class UsageAtLevel:
     def listens_on(self) -> tuple[Signal, ...]:
         return ((METRIC, self.metric),)
 
-    def level(self, state: AccountState, signal: Signal, value: float, limit: float | None) -> int:
+    def level(
+        self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
+    ) -> int:
         if limit is None:
             return NOT_MET
         current = NOT_MET
@@ -96,7 +100,9 @@ class Happened:
     def listens_on(self) -> tuple[Signal, ...]:
         return (self.signal,)
 
-    def level(self, state: AccountState, signal: Signal, value: float, limit: float | None) -> int:
+    def level(
+        self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
+    ) -> int:
         return MET
 
 
@@ -112,5 +118,32 @@ class ScoreAtLeast:
     def listens_on(self) -> tuple[Signal, ...]:
         return ((SCORE, self.score_type),)
 
-    def level(self, state: AccountState, signal: Signal, value: float, limit: float | None) -> int:
+    def level(
+        self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
+    ) -> int:
         return MET if value >= self.at_least else NOT_MET
+
+
+class Window(NamedTuple):
+    """A span of time in which a timed trigger may fire once."""
+
+    start: float
+    end: float  # exclusive; inf: open-ended
+    key: float  # what the account remembers once it fired here (its fired_windows)
+    anchor: float  # the time its reason counts from: the renewal, signup, last usage
+
+
+@runtime_checkable
+class TimedCondition(Protocol):
+    """A condition on time: fires with no event, in windows computed from the state."""
+
+    @property
+    def listens_on(self) -> tuple[Signal, ...]: ...
+
+    @property
+    def remembers(self) -> bool: ...
+
+    def window(self, state: AccountState, after: float) -> Window | None:
+        """The first window this trigger has not fired in that ends after `after`
+        (None: there is none, until an event changes the state)."""
+        ...

@@ -31,10 +31,12 @@ from triggers.account_events import on_offer_response, on_subscription, on_ticke
 from triggers.choose import Choice, choose
 from triggers.conditions import CHURN_SIGNAL, FEATURE, METRIC, MILESTONE, NOT_MET, SCORE, Signal
 from triggers.evaluation import DUPLICATE, NOTHING, Evaluation, Suppression
+from triggers.history import with_sample
 from triggers.pending import Pending
 from triggers.periods import add_to_period
 from triggers.rulebook import DAY, RuleBook
 from triggers.state import AccountState, event_fingerprint
+from triggers.timers import refresh_timers
 from triggers.trigger import Firing, Trigger
 
 __all__ = ["DUPLICATE", "NOTHING", "Evaluation", "Suppression", "evaluate"]
@@ -63,8 +65,12 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
         result = on_ticket(state, event, now)
     else:
         result = on_offer_response(state, event, now, book)
-    # The handler has applied its decision; the event id is the last thing written.
-    state.remember_event(fingerprint)
+    # The handler has applied its decision; what follows cannot raise.
+    if now > state.seen_at:
+        state.seen_at = now
+    if book.timed and not (isinstance(event, UsageEvent) and event.metric not in book.timer_metrics):
+        refresh_timers(state, book)  # what this event changed may move a due time
+    state.remember_event(fingerprint)  # the event id is the last thing written
     return result
 
 
@@ -97,11 +103,17 @@ def _on_usage(state: AccountState, event: UsageEvent, now: float, book: RuleBook
         limits = book.plan_limits.get(state.plan) if state.plan is not None else None
         limit = limits.get(metric) if limits is not None else None
         choice = _decide(triggers, state, event, signal, value, limit, now, book)
+    keep_days = book.history_days.get(metric)
+    samples = with_sample(state.samples.get(metric), now, value, keep_days) if keep_days else None
     # Apply.
     if counter is None:
         state.gauges[metric] = (value, now)
     else:
         state.counters[metric] = counter
+    if samples is not None:
+        state.samples[metric] = samples
+    if state.last_usage_at is None or now > state.last_usage_at:
+        state.last_usage_at = now
     return NOTHING if choice is None else choice.apply(state, book)
 
 
@@ -118,6 +130,8 @@ def _on_score(state: AccountState, event: ScoreEvent, now: float, book: RuleBook
     ) if triggers else None
     # Apply.
     state.low_score_until = low_score_until
+    if event.type in book.tracked_scores:
+        state.scores[event.type] = (event.score, now)
     return NOTHING if choice is None else choice.apply(state, book)
 
 
@@ -128,6 +142,9 @@ def _on_signal(
     triggers = book.listeners.get(signal)
     choice = _decide(triggers, state, event, signal, 0.0, None, now, book) if triggers else None
     # Apply.
+    key = f"{signal[0]}:{signal[1]}"
+    if key in book.tracked_signals:
+        state.signals_at[key] = max(now, state.signals_at.get(key, now))
     return NOTHING if choice is None else choice.apply(state, book)
 
 
@@ -148,15 +165,19 @@ def _decide(
     levels: list[tuple[str, int]] = []  # levels it fell below: they can fire again
     fired_levels = state.fired_levels
     for trigger in triggers:
-        level = trigger.condition.level(state, signal, value, limit)
+        level = trigger.condition.level(state, signal, value, limit, now)
+        when = trigger.when
         if trigger.remembers:
             fired = fired_levels.get(trigger.id, NOT_MET)
             if level > fired:
-                firings.append(Firing(trigger, level, value, limit))
+                # Outside its segment a trigger does not fire, and keeps its crossing.
+                if when is None or when.holds(state, now):
+                    firings.append(Firing(trigger, level, value, limit))
             elif level < fired:
                 levels.append((trigger.id, level))
-        elif level != NOT_MET:
+        elif level != NOT_MET and (when is None or when.holds(state, now)):
             firings.append(Firing(trigger, level, value, limit))
     if not firings:
         return Choice([], [], [], levels) if levels else None
-    return choose(state, firings, levels, event, now, book, Pending(low_score_until=low_score_until))
+    return choose(state, firings, levels, event.event_id, event.occurred_at, now, book,
+                  Pending(low_score_until=low_score_until))

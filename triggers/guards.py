@@ -2,7 +2,9 @@
 
 Each guard answers one question about an account at an event time and is
 built only when the rules file configures it, so an unconfigured guard costs
-nothing. Guards run only for triggers that fired, never per event.
+nothing. Guards run only for triggers that fired, never per event. Each also
+says until when it holds (`until`): a timed trigger held back fires when the
+guard ends, and a guard that only an event can end (an open ticket) says inf.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from triggers.pending import Pending
 from triggers.state import AccountState
 
 DAY = 86_400.0
+INFINITY = float("inf")
 
 
 class Guard(Protocol):
@@ -26,6 +29,10 @@ class Guard(Protocol):
     ) -> bool:
         """True when the offer must not be made now (`pending`: what this event has
         chosen so far, which the state does not hold yet)."""
+        ...
+
+    def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
+        """When a guard that holds back at `now` stops holding (inf: only an event ends it)."""
         ...
 
 
@@ -40,6 +47,10 @@ class OnboardingGrace:
         self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
     ) -> bool:
         return state.signed_up_at is not None and now < state.signed_up_at + self.seconds
+
+    def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
+        assert state.signed_up_at is not None
+        return state.signed_up_at + self.seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +68,9 @@ class OpenTicket:
             for is_open, severity, _ in state.tickets.values()
         )
 
+    def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
+        return INFINITY  # until the ticket is resolved: an event
+
 
 @dataclass(frozen=True, slots=True)
 class LowScore:
@@ -68,6 +82,9 @@ class LowScore:
         self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
     ) -> bool:
         return now < state.low_score_until or now < pending.low_score_until
+
+    def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
+        return state.low_score_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +98,9 @@ class ResponseSilence:
     ) -> bool:
         until = state.silenced.get(target)
         return until is not None and now < until
+
+    def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
+        return state.silenced[target]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +117,9 @@ class Cooldown:
         # abs(): an event that arrives late still counts as close to the last offer.
         return last is not None and abs(now - last) < self.seconds
 
+    def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
+        return state.last_fired[trigger_id] + self.seconds
+
 
 @dataclass(frozen=True, slots=True)
 class AccountCap:
@@ -111,6 +134,12 @@ class AccountCap:
     ) -> bool:
         recent = sum(1 for t in state.offer_times if abs(now - t) < self.seconds)
         return recent + pending.offers >= self.max_offers
+
+    def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
+        # The cap frees up once enough of the offers around `now` are a window away.
+        recent = sorted(t for t in state.offer_times if abs(now - t) < self.seconds)
+        excess = len(recent) - self.max_offers  # >= 0 while it holds back
+        return recent[excess] + self.seconds
 
 
 def build_guards(config: Guards, cooldown_seconds: float, ignored: set[str]) -> tuple[Guard, ...]:

@@ -12,8 +12,9 @@ from triggers.trigger import Firing
 
 
 def offer_id_for(account_id: str, trigger_id: str, caused_by: str) -> str:
-    """The same decision (account, trigger, causing event) always gets the same id,
-    so a consumer can drop the duplicate an at-least-once restart may send."""
+    """The same decision (account, trigger, causing event, or a timed offer's due
+    time as 'due:<RFC 3339>') always gets the same id, so a consumer can drop the
+    duplicate an at-least-once restart may send."""
     key = f"{account_id}\x1f{trigger_id}\x1f{caused_by}".encode()
     return hashlib.blake2b(key, digest_size=16).hexdigest()
 
@@ -23,7 +24,7 @@ def build_offer(
     target: Target,
     account_id: str,
     plan: str | None,
-    event_id: str,
+    caused_by: str,
     occurred_at: datetime,
     book: RuleBook,
 ) -> Offer:
@@ -32,7 +33,7 @@ def build_offer(
     # model_construct: every field below is built here from validated data, so
     # validating it again would only cost time on the hot path.
     return Offer.model_construct(
-        offer_id=offer_id_for(account_id, trigger.id, event_id),
+        offer_id=offer_id_for(account_id, trigger.id, caused_by),
         account_id=account_id,
         kind=trigger.offer.kind,
         trigger_id=trigger.id,
@@ -41,7 +42,7 @@ def build_offer(
         reason=trigger.kind.reason(firing, book.plan_name(plan)),
         created_at=created,
         expires_at=datetime.fromtimestamp(created.timestamp() + trigger.offer.valid_for, UTC),
-        caused_by=event_id,
+        caused_by=caused_by,
         rules_version=book.version,
         priority=trigger.priority,
         schema_version=1,

@@ -16,7 +16,7 @@ from schemas.offers import Recommendation
 from schemas.rules import Plan, RulesFile
 from schemas.rules import Trigger as TriggerSpec
 from schemas.rules_file import LoadedRules
-from triggers.conditions import FEATURE, Signal
+from triggers.conditions import FEATURE, Signal, TimedCondition
 from triggers.guards import build_guards
 from triggers.kinds import compile_kind
 from triggers.trigger import OfferTerms, Trigger
@@ -44,6 +44,16 @@ class RuleBook:
     plan_limits: dict[str, dict[str, float]] = field(default_factory=dict)
     rank: dict[str, int] = field(default_factory=dict)  # position on the upgrade path
     downgrade_to: dict[str, str] = field(default_factory=dict)
+    # Time: triggers that fire with no event, at a due time the sweep finds.
+    timed: tuple[Trigger, ...] = ()
+    # Metrics whose readings may move a due time (a timed trigger's `when:` reads them).
+    timer_metrics: frozenset[str] = frozenset()
+    # metric -> days of daily samples the longest window over it needs
+    history_days: dict[str, int] = field(default_factory=dict)
+    # What `when:` conditions ask about, and so what accounts keep: recent signals
+    # ("milestone:project_completed") and the latest score per scale.
+    tracked_signals: frozenset[str] = frozenset()
+    tracked_scores: frozenset[str] = frozenset()
     _targets: dict[tuple[str, str], Target] = field(default_factory=dict)
 
     @classmethod
@@ -51,11 +61,19 @@ class RuleBook:
         rules = loaded.rules
         book = cls(version=loaded.version, rules=rules)
         listeners: dict[Signal, list[Trigger]] = {}
+        timed: list[Trigger] = []
         for spec in rules.triggers:
             trigger = _compile_trigger(spec, rules)
             for signal in trigger.condition.listens_on:
                 listeners.setdefault(signal, []).append(trigger)
+            if isinstance(trigger.condition, TimedCondition):
+                timed.append(trigger)
+            history = getattr(trigger.condition, "history_days", 0)
+            if history:
+                metric = trigger.condition.metric  # type: ignore[attr-defined]
+                book.history_days[metric] = max(history, book.history_days.get(metric, 0))
         book.listeners = {signal: tuple(triggers) for signal, triggers in listeners.items()}
+        book.timed = tuple(timed)
         book.metric_kinds = {name: metric.kind for name, metric in rules.metrics.items()}
         book.plan_limits = {plan_id: dict(plan.limits) for plan_id, plan in rules.plans.items()}
         book.rank = _upgrade_ranks(rules)

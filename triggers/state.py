@@ -100,6 +100,20 @@ class AccountState:
     tickets: dict[str, tuple[bool, str, float]] = field(default_factory=dict)  # (open, severity, at)
     low_score_until: float = float("-inf")
     seen: str = ""  # fingerprints of the last DEDUPE_WINDOW event ids, oldest first
+    # -- time: what the moments that need no event are computed from ---------
+    seen_at: float = float("-inf")  # latest event time applied: no timer fires before it
+    plan_since: float | None = None  # when the current plan began
+    renews_at: float | None = None  # the subscription's next renewal
+    last_usage_at: float | None = None  # latest usage reading, any metric
+    timers: dict[str, float] = field(default_factory=dict)  # timed trigger -> due time
+    fired_windows: dict[str, float] = field(default_factory=dict)  # trigger -> last window fired
+    # metric -> daily samples [(day, value)], oldest first; only metrics a window needs
+    samples: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    # -- segments: what `when:` conditions read --------------------------------
+    attributes: dict[str, str | float | bool] = field(default_factory=dict)
+    # "milestone:project_completed" -> latest time; only signals the rules ask about
+    signals_at: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # type -> (score, at)
 
     def has_seen(self, fingerprint: str) -> bool:
         """True if this event id was already applied.
@@ -163,6 +177,17 @@ class AccountState:
             tickets={k: (v[0], v[1], v[2]) for k, v in (get("tickets") or {}).items()},
             low_score_until=_infinite(get("low_score_until")),
             seen=(get("seen") or "")[-SEEN_CHARS:],
+            seen_at=_infinite(get("seen_at")),
+            plan_since=get("plan_since"),
+            renews_at=get("renews_at"),
+            last_usage_at=get("last_usage_at"),
+            timers=dict(get("timers") or {}),
+            fired_windows=dict(get("fired_windows") or {}),
+            samples={k: [(int(day), value) for day, value in v]
+                     for k, v in (get("samples") or {}).items()},
+            attributes=dict(get("attributes") or {}),
+            signals_at=dict(get("signals_at") or {}),
+            scores={k: (v[0], v[1]) for k, v in (get("scores") or {}).items()},
         )
 
     def __eq__(self, other: object) -> bool:

@@ -1,25 +1,41 @@
-"""A table of accounts: the one loop that feeds events to the decision core.
+"""A table of accounts: the one loop that feeds events to the decision core offline.
 
-Replay, the simulator, the benchmarks and the tests all keep accounts in a
-dict and run `evaluate` per event; this is that loop, written once. (The live
-engine keeps one such table per partition, in streams/runtime/state_store.py.)
+Replay, the simulator, the benchmarks and the tests all keep accounts and run
+the core per event, with the timed triggers swept as the clock moves; this is
+that loop, written once. Each partition has its own clock, as live: given the
+live partition count and partitioner (`partition_of`), the table runs each
+partition's events through its own `Timeline`, in the order they come, which
+is what the live engine does in `event` clock mode. With one partition there
+is one clock for all accounts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from schemas.events import Event
-from triggers.decide import Evaluation, evaluate
+from triggers.decide import Evaluation
 from triggers.rulebook import RuleBook
 from triggers.state import AccountState
 from triggers.tally import Tally
+from triggers.timeline import Timeline
 
 
 class AccountTable:
     """Accounts by id, created on first sight; every evaluation is tallied."""
 
-    def __init__(self, book: RuleBook) -> None:
+    def __init__(
+        self,
+        book: RuleBook,
+        partitions: int = 1,
+        partition_of: Callable[[str, int], int] | None = None,
+    ) -> None:
+        if partitions > 1 and partition_of is None:
+            raise ValueError("several partitions need the partitioner that places accounts")
         self.book = book
         self.accounts: dict[str, AccountState] = {}
+        self.timelines = [Timeline(book, self.accounts) for _ in range(partitions)]
+        self._partition_of = partition_of
         self.tally = Tally()
 
     def get(self, account_id: str) -> AccountState:
@@ -29,11 +45,28 @@ class AccountTable:
             state = self.accounts[account_id] = AccountState(account_id)
         return state
 
-    def apply(self, event: Event) -> Evaluation:
-        """Decide on one event for its account, and count what it did."""
-        result = evaluate(self.get(event.account_id), event, self.book)
-        self.tally.add(result)
-        return result
+    def timeline_of(self, account_id: str) -> Timeline:
+        if self._partition_of is None:
+            return self.timelines[0]
+        return self.timelines[self._partition_of(account_id, len(self.timelines))]
+
+    def apply(self, event: Event) -> list[Evaluation]:
+        """What one event's arrival does, in order: the timers of its partition due by
+        its time, then the event itself, then the timers it made due."""
+        timeline = self.timeline_of(event.account_id)
+        results = [result for _, result in timeline.advance(event.occurred_at.timestamp())]
+        results.append(timeline.apply(self.get(event.account_id), event))
+        results.extend(result for _, result in timeline.sweep())
+        for result in results:
+            self.tally.add(result)
+        return results
+
+    def advance(self, now: float) -> list[Evaluation]:
+        """Move every partition's clock to `now` (the end of a replay, a simulated day)."""
+        results = [result for timeline in self.timelines for _, result in timeline.advance(now)]
+        for result in results:
+            self.tally.add(result)
+        return results
 
     def __len__(self) -> int:
         return len(self.accounts)

@@ -10,6 +10,7 @@ from typing import NamedTuple, Protocol
 from schemas.offers import OfferKind, Reason
 from triggers.conditions import Condition
 from triggers.guards import Guard
+from triggers.state import AccountState
 
 
 class TriggerKind(Protocol):
@@ -21,6 +22,21 @@ class TriggerKind(Protocol):
 
     def reason(self, firing: Firing, plan_name: str) -> Reason:
         """The reason of an offer, in the customer's numbers."""
+        ...
+
+
+class When(Protocol):
+    """A trigger's `when:` condition over the account (segments, plan, tenure, MRR,
+    metric levels, recent events), compiled from the rules file (triggers/when.py)."""
+
+    def holds(self, state: AccountState, now: float) -> bool:
+        """True when the account is in the segment at `now`."""
+        ...
+
+    def changes_at(self, state: AccountState, now: float) -> float | None:
+        """The earliest time after `now` at which `holds` may change with no event
+        (a tenure bound reached, a "within N days" running out); None: only an
+        event can change it. Lets a timed trigger wait for its segment."""
         ...
 
 
@@ -45,6 +61,7 @@ class Trigger:
     offer: OfferTerms
     priority: int  # higher wins when several fire on one event
     guards: tuple[Guard, ...]
+    when: When | None = None  # the segment it applies to; None: every account
 
 
 class Firing(NamedTuple):
@@ -53,5 +70,6 @@ class Firing(NamedTuple):
 
     trigger: Trigger
     level: int  # the condition's level: which of a usage trigger's levels was reached
-    value: float  # a metric's level after the event, or a score
+    value: float  # a metric's level after the event, or a score; a timed trigger's due time
     limit: float | None  # the plan's limit for the metric
+    anchor: float | None = None  # a timed trigger's reference time: renewal, signup, last usage

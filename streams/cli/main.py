@@ -36,11 +36,15 @@ def main() -> None:
 @click.option("--rules", "rules_path", required=True, type=click.Path(dir_okay=False),
               help="The rules file (YAML).")
 @click.option("--pretty", is_flag=True, help="One readable line per offer instead of JSON.")
+@click.option("--partitions", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Partitions of the live events topic: one clock per partition, accounts "
+                   "placed as the live partitioner places them (1: one clock).")
 @click.argument("events", type=click.File("rb"))
-def replay(rules_path: str, events: BinaryIO, pretty: bool) -> None:
+def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int) -> None:
     """Run the decision core over a JSON-lines file of events ('-' for stdin).
 
-    Offers go to stdout as JSON lines; a summary goes to stderr.
+    Time is the events' time; timed triggers fire as it passes their due
+    times. Offers go to stdout as JSON lines; a summary goes to stderr.
     """
     from streams.cli.replay import ReplaySummary
     from streams.cli.replay import replay as run_replay
@@ -48,7 +52,7 @@ def replay(rules_path: str, events: BinaryIO, pretty: bool) -> None:
     book = _load_book(rules_path)
     summary = ReplaySummary()
     out = sys.stdout.buffer
-    for offer in run_replay(events, book, summary):
+    for offer in run_replay(events, book, summary, partitions):
         line = describe_offer(offer) if pretty else offer.model_dump_json()
         out.write(line.encode() + b"\n")
     out.flush()

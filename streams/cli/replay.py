@@ -1,8 +1,16 @@
 """Offline replay: the decision core over a file of events, in file order.
 
-The same `triggers.evaluate` the live engine runs, fed from JSON lines instead
-of Kafka, so a rules change can be tried on yesterday's events before it goes
-live, and so tests can predict what the live engine must publish.
+The same core the live engine runs, fed from JSON lines instead of Kafka, so a
+rules change can be tried on yesterday's events before it goes live, and so
+tests can predict what the live engine must publish.
+
+Time is the events' time (the live engine's `event` clock mode): timed
+triggers fire as the events' clock passes their due times, and nothing fires
+after the last event. The live engine keeps one clock per partition; given
+the topic's partition count (`partitions`), replay places each account on the
+partition the live partitioner gives its key and keeps one clock per
+partition too, so the two make the same offers for the same events. With one
+partition there is a single clock.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from dataclasses import dataclass, field
 
 from schemas.events import InvalidEvent, decode_event
 from schemas.offers import Offer
+from streams.runtime.routing import home_partition
 from triggers import RuleBook
 from triggers.table import AccountTable
 from triggers.tally import Tally
@@ -50,11 +59,15 @@ class ReplaySummary:
 
 
 def replay(
-    lines: Iterable[bytes], book: RuleBook, summary: ReplaySummary | None = None
+    lines: Iterable[bytes],
+    book: RuleBook,
+    summary: ReplaySummary | None = None,
+    partitions: int = 1,
 ) -> Iterator[Offer]:
-    """Yield the offers the engine makes for these JSON lines, in order."""
+    """Yield the offers the engine makes for these JSON lines, in order (per
+    partition: two partitions' offers interleave as their events do)."""
     summary = summary if summary is not None else ReplaySummary()
-    table = AccountTable(book)
+    table = AccountTable(book, partitions, home_partition if partitions > 1 else None)
     table.tally = summary.decisions
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -65,5 +78,6 @@ def replay(
             summary.bad_lines.append((number, exc.reason))
             continue
         summary.events += 1
-        yield from table.apply(event).offers
+        for result in table.apply(event):
+            yield from result.offers
     summary.accounts = len(table)

@@ -152,11 +152,10 @@ class Simulator:
 
     def _react(self, event: Event) -> None:
         """Run the core on the simulator's table of accounts; customers respond to offers."""
-        account = self._account(event["account_id"])
-        result = self.table.apply(EVENT_ADAPTER.validate_json(orjson.dumps(event)))
-        for offer in result.offers:
-            self.offers.append(offer)
-            self._respond(account, offer, datetime.fromisoformat(event["occurred_at"]).timestamp())
+        for result in self.table.apply(EVENT_ADAPTER.validate_json(orjson.dumps(event))):
+            for offer in result.offers:  # timed offers may be other accounts'
+                self.offers.append(offer)
+                self._respond(self._account(offer.account_id), offer, offer.created_at.timestamp())
 
     def _respond(self, account: SimulatedAccount, offer: Offer, at: float) -> None:
         rnd = self.random

@@ -9,13 +9,13 @@ SEATS = (METRIC, "seats")
 
 def test_usage_level_is_the_highest_level_reached_exactly_at_its_percent() -> None:
     condition = UsageAtLevel("seats", (50.0, 80.0, 90.0))
-    assert [condition.level(STATE, SEATS, value, 10) for value in (4, 5, 7.9, 8, 9, 12)] == [
+    assert [condition.level(STATE, SEATS, value, 10, 0.0) for value in (4, 5, 7.9, 8, 9, 12)] == [
         NOT_MET, 0, 0, 1, 2, 2,
     ]
 
 
 def test_usage_level_is_never_met_without_a_limit() -> None:
-    assert UsageAtLevel("seats", (80.0,)).level(STATE, SEATS, 1e9, None) == NOT_MET
+    assert UsageAtLevel("seats", (80.0,)).level(STATE, SEATS, 1e9, None, 0.0) == NOT_MET
 
 
 def test_usage_level_remembers_its_crossings_the_others_do_not() -> None:
@@ -26,8 +26,8 @@ def test_usage_level_remembers_its_crossings_the_others_do_not() -> None:
 
 def test_score_at_least_is_met_at_the_value_and_not_just_below() -> None:
     condition = ScoreAtLeast("nps", 9)
-    assert condition.level(STATE, (SCORE, "nps"), 9, None) == MET
-    assert condition.level(STATE, (SCORE, "nps"), 8.9, None) == NOT_MET
+    assert condition.level(STATE, (SCORE, "nps"), 9, None, 0.0) == MET
+    assert condition.level(STATE, (SCORE, "nps"), 8.9, None, 0.0) == NOT_MET
 
 
 def test_each_condition_listens_on_the_signal_it_is_about() -> None:

@@ -4,11 +4,14 @@ Importing this package imports every kind, so the registry is complete.
 """
 
 from triggers.kinds import (  # noqa: F401 (each module registers its kind)
+    before_renewal,
     churn_signal,
     feature_gate,
+    inactivity,
     limit_reached,
     milestone,
     score_at_least,
+    tenure,
     usage_threshold,
 )
 from triggers.kinds.registry import KINDS, compile_kind, register

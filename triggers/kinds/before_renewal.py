@@ -1,0 +1,71 @@
+"""before_renewal: N days before the subscription renews ("your plan renews on
+1 June, in 60 days"), the moment to move an account to an annual or higher
+plan. Fires with no event, once per renewal date and number of days: with
+`days: [60, 30]`, at 60 days before and again at 30. An account that learns of
+its renewal 45 days ahead gets the 60-day offer at once (it is within 60
+days), not both. A new `renews_at` moves every point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from schemas.offers import Reason
+from schemas.rules import BeforeRenewalTrigger, RulesFile
+from triggers.conditions import NOT_MET, Signal, Window
+from triggers.kinds.registry import register
+from triggers.state import AccountState
+from triggers.trigger import Firing
+from triggers.wording import format_number, reason_with
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class BeforeRenewal:
+    """Windows [renewal - d, renewal - next d), the last one ending at the renewal."""
+
+    days: tuple[float, ...]  # decreasing: 60, 30
+    trigger_id: str
+    listens_on: tuple[Signal, ...] = field(default=(), init=False)
+    remembers: bool = field(default=False, init=False)
+
+    def level(
+        self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
+    ) -> int:
+        return NOT_MET  # listens on no signal: only the sweep fires it
+
+    def window(self, state: AccountState, after: float) -> Window | None:
+        renews_at = state.renews_at
+        if renews_at is None:
+            return None
+        done = state.fired_windows.get(self.trigger_id, float("-inf"))
+        ends = [renews_at - d * DAY for d in self.days[1:]] + [renews_at]
+        for days, end in zip(self.days, ends, strict=True):
+            start = renews_at - days * DAY
+            if start > done and end > after:
+                return Window(start, end, start, renews_at)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class BeforeRenewalKind:
+    condition: BeforeRenewal
+
+    @classmethod
+    def compile(cls, spec: BeforeRenewalTrigger, rules: RulesFile) -> BeforeRenewalKind:
+        return cls(BeforeRenewal(tuple(spec.days), spec.id))
+
+    def reason(self, firing: Firing, plan_name: str) -> Reason:
+        renews_at = firing.anchor
+        assert renews_at is not None
+        days_left = round((renews_at - firing.value) / DAY)
+        date = datetime.fromtimestamp(renews_at, UTC)
+        return reason_with(
+            text=f"your {plan_name} plan renews on {date.day} {date:%B %Y}, "
+                 f"in {format_number(days_left)} days",
+            days_left=days_left, renews_at=date,
+        )
+
+
+register("before_renewal", BeforeRenewalTrigger, BeforeRenewalKind.compile)

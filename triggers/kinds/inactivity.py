@@ -1,0 +1,57 @@
+"""inactivity: no usage for N days ("no activity in 21 days"), a churn signal
+that needs no event, found by the sweep. Counted from the last usage reading,
+or from signup for an account that never sent one. Once per quiet spell: a
+new reading starts the count again. Usually a down-sell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.offers import Reason
+from schemas.rules import InactivityTrigger, RulesFile
+from triggers.conditions import NOT_MET, Signal, Window
+from triggers.kinds.registry import register
+from triggers.state import AccountState
+from triggers.trigger import Firing
+from triggers.wording import format_number, reason_with
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class QuietFor:
+    seconds: float
+    trigger_id: str
+    listens_on: tuple[Signal, ...] = field(default=(), init=False)
+    remembers: bool = field(default=False, init=False)
+
+    def level(
+        self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
+    ) -> int:
+        return NOT_MET  # listens on no signal: only the sweep fires it
+
+    def window(self, state: AccountState, after: float) -> Window | None:
+        last_active = state.last_usage_at if state.last_usage_at is not None else state.signed_up_at
+        if last_active is None:
+            return None
+        start = last_active + self.seconds
+        if start <= state.fired_windows.get(self.trigger_id, float("-inf")):
+            return None  # this spell already fired
+        return Window(start, float("inf"), start, last_active)
+
+
+@dataclass(frozen=True, slots=True)
+class Inactivity:
+    condition: QuietFor
+
+    @classmethod
+    def compile(cls, spec: InactivityTrigger, rules: RulesFile) -> Inactivity:
+        return cls(QuietFor(spec.days * DAY, spec.id))
+
+    def reason(self, firing: Firing, plan_name: str) -> Reason:
+        assert firing.anchor is not None
+        days = round((firing.value - firing.anchor) / DAY)
+        return reason_with(text=f"no activity in {format_number(days)} days", window_days=days)
+
+
+register("inactivity", InactivityTrigger, Inactivity.compile)

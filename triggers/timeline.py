@@ -1,0 +1,79 @@
+"""Timeline: one partition's accounts in time order, events and due timers
+interleaved as the clock moves.
+
+The same steps run live (streams/runtime/loop.py, per partition) and offline
+(triggers/table.py, per simulated partition), which is what makes a replay in
+`event` clock mode give what the live engine gives:
+
+1. `advance(t)` before an event at time t: the clock moves to t (never back),
+   and the timers due by then fire first, each at its own due time;
+2. `apply(state, event)`: the event is decided and applied, and the account's
+   due times are indexed again;
+3. `sweep()`: whatever that event made due by the clock fires now (a renewal
+   learned inside its window is offered at once).
+
+Between events, the live engine calls `advance` with its clock (`wall` mode:
+the wall clock once the partition is caught up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from schemas.events import Event
+from triggers.decide import Evaluation, evaluate
+from triggers.rulebook import RuleBook
+from triggers.schedule import Schedule
+from triggers.state import AccountState
+from triggers.timers import refresh_timers, wake
+
+
+class Timeline:
+    """The accounts of one partition, their clock and their due times."""
+
+    def __init__(self, book: RuleBook, accounts: dict[str, AccountState] | None = None) -> None:
+        self.book = book
+        self.accounts: dict[str, AccountState] = accounts if accounts is not None else {}
+        self.schedule = Schedule()
+
+    def advance(self, now: float) -> Iterator[tuple[AccountState, Evaluation]]:
+        """Move the clock to `now` and fire what is due by then."""
+        self.schedule.advance(now)
+        return self.sweep()
+
+    def sweep(self) -> Iterator[tuple[AccountState, Evaluation]]:
+        """Fire what is due by the clock: (account, what its timers did), one per account."""
+        schedule = self.schedule
+        if not schedule.has_due():
+            return
+        book, accounts, clock = self.book, self.accounts, schedule.clock
+        for account_id in schedule.due():
+            state = accounts.get(account_id)
+            if state is None:
+                continue  # deleted since it was scheduled
+            result = wake(state, clock, book)
+            schedule.track(state)
+            yield state, result
+
+    def get(self, account_id: str) -> AccountState:
+        """The account's state, created empty the first time it is asked for."""
+        state = self.accounts.get(account_id)
+        if state is None:
+            state = self.accounts[account_id] = AccountState(account_id)
+        return state
+
+    def apply(self, state: AccountState, event: Event) -> Evaluation:
+        """Decide on one event and index the account's due times again."""
+        result = evaluate(state, event, self.book)
+        if state.timers or self.book.timed:
+            self.schedule.track(state)
+        return result
+
+    def reschedule(self) -> None:
+        """Recompute and index every account's due times: after a restore, or with
+        new rules (a trigger added, removed or changed). The one full scan, once."""
+        book, schedule = self.book, self.schedule
+        for state in self.accounts.values():
+            if book.timed or state.timers:
+                refresh_timers(state, book)
+            schedule.track(state)

@@ -1,0 +1,129 @@
+"""Timed triggers: when each one is due, and what happens when the clock gets there.
+
+A timed trigger (before_renewal, tenure, inactivity) fires with no event. Its
+condition names windows of time (triggers/conditions.py, `Window`); the due
+time is the first moment in the next window at which it can fire: not before
+the latest event the account applied (the state says nothing about earlier
+moments), inside its segment (`when:`), and with no guard holding it back. A
+guard that holds it moves the due time to the guard's end; one that only an
+event can end (an open ticket) leaves no due time until that event comes,
+which recomputes the timers (decide.py).
+
+The account keeps its due times in `timers`; the partition's `Schedule` indexes
+them, and the sweep calls `wake` for an account once its earliest is due. A due
+time may be early (inactivity is not moved by every usage reading; `wake`
+finds it moved and reschedules), never late.
+
+A timed offer is made at its due time, not at the time of the sweep: its
+`created_at` and `caused_by` ("due:<RFC 3339>") say when, and its id comes from
+(account, trigger, due time), so a sweep run again after a crash makes the same
+offer with the same id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from schemas.offers import Offer
+from triggers.choose import choose
+from triggers.conditions import MET, TimedCondition, Window
+from triggers.evaluation import NOTHING, Evaluation, Suppression
+from triggers.pending import Pending
+from triggers.rulebook import RuleBook
+from triggers.state import AccountState
+from triggers.trigger import Firing, Trigger
+
+INFINITY = float("inf")
+
+# Steps to find a due time (each moves it past a window's start, a segment's
+# change or a guard's end), and timed offers per wake: bounds that real rules
+# never reach, so that a rules file cannot make a wake loop.
+MAX_STEPS = 16
+MAX_FIRES = 16
+
+NO_PENDING = Pending()
+NOT_HELD = ("nothing_to_offer", "superseded")  # suppressions that are not a guard
+
+
+def next_due(trigger: Trigger, state: AccountState, book: RuleBook) -> tuple[float, Window] | None:
+    """The first moment the timed `trigger` can fire for this account, and in which
+    window; None: not until an event changes the account."""
+    condition = trigger.condition
+    assert isinstance(condition, TimedCondition)
+    target = book.target_for(trigger.offer, state.plan, state.addons)
+    if target is None:
+        return None  # nothing to offer this plan: a subscription event recomputes
+    when = trigger.when
+    t = state.seen_at
+    for _ in range(MAX_STEPS):
+        window = condition.window(state, t)
+        if window is None:
+            return None
+        if t < window.start:
+            t = window.start
+        if when is not None and not when.holds(state, t):
+            changes = when.changes_at(state, t)
+            if changes is None:
+                return None
+            t = max(changes, t)
+            continue
+        for guard in trigger.guards:
+            if guard.holds_back(state, NO_PENDING, trigger.id, target.key, t):
+                t = guard.until(state, trigger.id, target.key, t)
+                break
+        else:
+            return t, window
+        if t == INFINITY:
+            return None
+    return None
+
+
+def refresh_timers(state: AccountState, book: RuleBook) -> None:
+    """Recompute the account's due times (after an event, a wake, a restore, new rules)."""
+    timers = {}
+    for trigger in book.timed:
+        due = next_due(trigger, state, book)
+        if due is not None:
+            timers[trigger.id] = due[0]
+    state.timers = timers
+
+
+def wake(state: AccountState, now: float, book: RuleBook) -> Evaluation:
+    """Fire the account's timed triggers due by `now`, each at its own due time and
+    in time order (one offer's cap and cooldown apply to the next), then reschedule."""
+    offers: list[Offer] = []
+    suppressed: list[Suppression] = []
+    for _ in range(MAX_FIRES):
+        due: list[tuple[float, Trigger, Window]] = []
+        for trigger in book.timed:
+            found = next_due(trigger, state, book)
+            if found is not None and found[0] <= now:
+                due.append((found[0], trigger, found[1]))
+        if not due:
+            break
+        at = min(found_at for found_at, _, _ in due)
+        firings = [Firing(trigger, MET, at, None, window.anchor)
+                   for found_at, trigger, window in due if found_at == at]
+        windows = {trigger.id: window.key for found_at, trigger, window in due if found_at == at}
+        occurred_at = datetime.fromtimestamp(at, UTC)
+        choice = choose(state, firings, [], f"due:{_rfc3339(occurred_at)}", occurred_at, at,
+                        book, Pending())
+        result = choice.apply(state, book)
+        # A window is used up by an offer, or by having nothing to offer; one held back
+        # (by the cap an offer made a moment ago) is due again when the guard ends.
+        held = {s.trigger_id for s in result.suppressed if s.guard not in NOT_HELD}
+        state.fired_windows.update(
+            (trigger_id, key) for trigger_id, key in windows.items() if trigger_id not in held
+        )
+        offers.extend(result.offers)
+        suppressed.extend(result.suppressed)
+    refresh_timers(state, book)
+    # Whatever is still due by now could not be decided: it waits for an event.
+    state.timers = {trigger_id: at for trigger_id, at in state.timers.items() if at > now}
+    if not offers and not suppressed:
+        return NOTHING
+    return Evaluation(offers=tuple(offers), suppressed=tuple(suppressed))
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
