@@ -11,7 +11,7 @@ is one clock for all accounts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from schemas.events import Event
 from triggers.decide import Evaluation
@@ -54,19 +54,29 @@ class AccountTable:
         """What one event's arrival does, in order: the timers of its partition due by
         its time, then the event itself, then the timers it made due."""
         timeline = self.timeline_of(event.account_id)
-        results = [result for _, result in timeline.advance(event.occurred_at.timestamp())]
+        results = _raising(timeline.advance(event.occurred_at.timestamp()))
         results.append(timeline.apply(self.get(event.account_id), event))
-        results.extend(result for _, result in timeline.sweep())
+        results.extend(_raising(timeline.sweep()))
         for result in results:
             self.tally.add(result)
         return results
 
     def advance(self, now: float) -> list[Evaluation]:
         """Move every partition's clock to `now` (the end of a replay, a simulated day)."""
-        results = [result for timeline in self.timelines for _, result in timeline.advance(now)]
+        results = [result for timeline in self.timelines for result in _raising(timeline.advance(now))]
         for result in results:
             self.tally.add(result)
         return results
 
     def __len__(self) -> int:
         return len(self.accounts)
+
+
+def _raising(woken: Iterable[tuple[AccountState, Evaluation | Exception]]) -> list[Evaluation]:
+    """Offline, a timer that raises is a bug to see, not to skip."""
+    results = []
+    for _, result in woken:
+        if isinstance(result, Exception):
+            raise result
+        results.append(result)
+    return results

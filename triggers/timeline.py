@@ -36,13 +36,16 @@ class Timeline:
         self.accounts: dict[str, AccountState] = accounts if accounts is not None else {}
         self.schedule = Schedule()
 
-    def advance(self, now: float) -> Iterator[tuple[AccountState, Evaluation]]:
+    def advance(self, now: float) -> Iterator[tuple[AccountState, Evaluation | Exception]]:
         """Move the clock to `now` and fire what is due by then."""
         self.schedule.advance(now)
         return self.sweep()
 
-    def sweep(self) -> Iterator[tuple[AccountState, Evaluation]]:
-        """Fire what is due by the clock: (account, what its timers did), one per account."""
+    def sweep(self) -> Iterator[tuple[AccountState, Evaluation | Exception]]:
+        """Fire what is due by the clock: (account, what its timers did), one per
+        account. An account whose timers raise (a bug) is yielded with the
+        exception, and its due times are dropped until its next event: the other
+        accounts due are still woken."""
         schedule = self.schedule
         if not schedule.has_due():
             return
@@ -51,7 +54,11 @@ class Timeline:
             state = accounts.get(account_id)
             if state is None:
                 continue  # deleted since it was scheduled
-            result = wake(state, clock, book)
+            try:
+                result: Evaluation | Exception = wake(state, clock, book)
+            except Exception as exc:
+                state.timers = {}
+                result = exc
             schedule.track(state)
             yield state, result
 

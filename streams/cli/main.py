@@ -157,11 +157,14 @@ def _kafka(bootstrap_servers: str | None) -> tuple[str, dict[str, Any]]:
               help="Port of /health, /metrics and /status (default 6066, on 127.0.0.1).")
 @click.option("--transactions/--no-transactions", default=None,
               help="Exactly-once checkpoints (needs a broker with transactions).")
+@click.option("--clock", type=click.Choice(["wall", "event"]), default=None,
+              help="Clock of timed triggers: wall (default; event time, and the wall clock "
+                   "once caught up) or event (event time only: what replay gives).")
 @click.option("--loglevel", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: int | None,
            group_id: str | None, web_port: int | None, transactions: bool | None,
-           loglevel: str) -> None:
+           clock: str | None, loglevel: str) -> None:
     """Run the engine: consume usage events, publish offers.
 
     With no Kafka configured it starts an embedded broker on 127.0.0.1.
@@ -172,7 +175,7 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: in
 
     overrides: dict[str, Any] = {
         "rules": rules_path, "group_id": group_id, "web_port": web_port,
-        "transactions": transactions,
+        "transactions": transactions, "clock": clock,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     if bootstrap_servers is not None:

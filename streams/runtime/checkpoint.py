@@ -32,6 +32,7 @@ from streams.runtime.outputs import BatchWriter, Delivery
 from streams.runtime.state_store import PARTITION_KEY, PartitionState, partition_record
 
 Offsets = dict[TopicPartition, int]
+Clocks = dict[int, tuple[PartitionState, float]]  # partition -> (its state, its clock then)
 
 
 class Checkpointer:
@@ -68,15 +69,19 @@ class Checkpointer:
         """Checkpoint these partitions' changed state and these offsets."""
         await self.wait()
         started = time.monotonic()
+        stores = list(stores)
         changes = [
             (store.partition, key, value) for store in stores for key, value in store.drain_changes()
         ]
+        clocks = {store.partition: (store, store.clock) for store in stores}
         if self._transactional:
-            await self._in_transaction(changes, offsets, started)
+            await self._in_transaction(changes, clocks, offsets, started)
             return
         await self._writer.send()
         outputs = self._writer.take_in_flight()
-        self._in_flight = asyncio.create_task(self._durable(outputs, changes, offsets, started))
+        self._in_flight = asyncio.create_task(
+            self._durable(outputs, changes, clocks, offsets, started)
+        )
         if wait:
             await self.wait()
 
@@ -107,17 +112,19 @@ class Checkpointer:
 
     async def _durable(
         self, outputs: list[Delivery], changes: list[tuple[int, bytes, bytes]],
-        offsets: Offsets, started: float,
+        clocks: Clocks, offsets: Offsets, started: float,
     ) -> None:
         acknowledged = await asyncio.gather(*(d.future for d in outputs))  # 1. outputs
         # Where each offers partition ends now: after a crash, the offers past it
         # may be decided again, and are then recognised and not sent twice.
-        ends: dict[int, int] = {}
+        ends: set[int] = set()
         for delivery, metadata in zip(outputs, acknowledged, strict=True):
-            if delivery.topic == self._offers:
+            store = clocks.get(delivery.partition, (None, 0.0))[0]
+            if delivery.topic == self._offers and store is not None:
                 end = metadata.offset + delivery.records
-                ends[delivery.partition] = max(end, ends.get(delivery.partition, 0))
-        changes.extend((p, PARTITION_KEY, partition_record(end)) for p, end in ends.items())
+                store.offers_end = max(end, store.offers_end or 0)
+                ends.add(delivery.partition)
+        changes.extend(_partition_records(clocks, ends))
         await self._write_state(changes)  # 2. state
         if offsets:
             await self._consumer.commit(offsets)  # 3. offsets
@@ -125,8 +132,10 @@ class Checkpointer:
         self._done(len(changes), started)
 
     async def _in_transaction(
-        self, changes: list[tuple[int, bytes, bytes]], offsets: Offsets, started: float
+        self, changes: list[tuple[int, bytes, bytes]], clocks: Clocks, offsets: Offsets,
+        started: float,
     ) -> None:
+        changes.extend(_partition_records(clocks, set()))
         await self._write_state(changes)
         if offsets:
             await self._producer.send_offsets_to_transaction(offsets, self._group_id)
@@ -151,3 +160,15 @@ class Checkpointer:
         metrics.changelog_records += changed
         metrics.checkpoint_seconds = time.monotonic() - started
         metrics.last_checkpoint_at = time.time()
+
+
+def _partition_records(clocks: Clocks, ends: set[int]) -> list[tuple[int, bytes, bytes]]:
+    """The partition records to write: where the offers partition ends (`ends`: the
+    partitions with offers acknowledged now) and the clock, for the partitions where
+    either moved."""
+    records = []
+    for partition, (store, clock) in clocks.items():
+        if partition in ends or clock > store.written_clock:
+            records.append((partition, PARTITION_KEY, partition_record(store.offers_end, clock)))
+            store.written_clock = clock
+    return records

@@ -23,6 +23,10 @@ class EngineMetrics:
     replayed: int = 0  # records at or below the offset already applied (after a restart)
     forwarded: int = 0  # events on a partition their account does not hash to
     offers_not_resent: int = 0  # decided again after a crash, found already on the offers topic
+    timer_wakes: int = 0  # accounts woken by the sweep (a due time reached)
+    timer_errors: int = 0  # wakes that raised (a bug): those timers wait for the next event
+    timers_scheduled: int = 0  # accounts with a due time, on the partitions held
+    clocks: dict[int, float] = field(default_factory=dict)  # partition -> its clock (POSIX s)
     checkpoints: int = 0
     checkpoint_seconds: float = 0.0  # the last one
     last_checkpoint_at: float = 0.0

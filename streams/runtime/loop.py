@@ -35,7 +35,7 @@ from streams.runtime.routing import Router, forwarded_from, home_partition
 from streams.runtime.settings import EngineSettings
 from streams.runtime.state_store import PartitionState
 from streams.runtime.topics import ensure_topics
-from triggers import AccountState, RuleBook, evaluate
+from triggers import AccountState, Evaluation, RuleBook
 from triggers.decide import NOTHING
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class Engine:
         self._fatal: BaseException | None = None
         self._pending_events = 0
         self._last_checkpoint = time.monotonic()
+        self._next_sweep = time.monotonic()
         self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -156,6 +157,7 @@ class Engine:
         worker then exits and restarts from the last checkpoint."""
         assert self._consumer is not None and self._writer is not None
         interval = self.settings.checkpoint_interval_ms / 1000
+        sweep_interval = self.settings.sweep_interval_ms / 1000
         try:
             while True:
                 if self._fatal is not None:
@@ -164,7 +166,8 @@ class Engine:
                     return
                 if self._pending_events == 0:
                     self._last_checkpoint = time.monotonic()  # the interval starts with new work
-                wait = max(0.0, interval - (time.monotonic() - self._last_checkpoint))
+                wait = max(0.0, min(interval - (time.monotonic() - self._last_checkpoint),
+                                    self._next_sweep - time.monotonic()))
                 generation = self._generation
                 batch = await self._consumer.getmany(
                     timeout_ms=int(wait * 1000) + 1, max_records=self.settings.max_batch_events
@@ -181,6 +184,9 @@ class Engine:
                         continue
                     for tp, records in batch.items():
                         self._process(tp, records)
+                    if time.monotonic() >= self._next_sweep:
+                        self._next_sweep = time.monotonic() + sweep_interval
+                        await self._sweep()
                     await self._writer.send()  # offers go out now, not at the checkpoint
                     if self._checkpoint_due():
                         await self._checkpoint()
@@ -251,14 +257,16 @@ class Engine:
     # -- the hot path ------------------------------------------------------
 
     def _process(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Decide each record in order, with the partition's timers swept as its
+        clock moves (the steps of triggers/timeline.py, so that replay agrees)."""
         store = self.stores.get(tp.partition)
         if store is None or not records:
             return  # revoked while the batch was in flight: the new owner reads it
-        assert self._writer is not None
         assert self._router is not None
-        writer, router, book, metrics = self._writer, self._router, self.book, self.metrics
-        decisions = metrics.decisions
-        offers_topic = self.settings.topics.offers
+        timeline = store.timeline
+        assert timeline is not None
+        schedule = timeline.schedule
+        router, metrics = self._router, self.metrics
         partitions = self.partitions
         accounts, applied, dirty = store.accounts, store.applied, store.dirty
         for record in records:
@@ -274,6 +282,11 @@ class Engine:
             if home != tp.partition:
                 router.forward(record, home)
                 continue
+            now = event.occurred_at.timestamp()
+            if now > schedule.clock:
+                schedule.clock = now  # the timers due by this event's time fire first
+                if schedule.has_due():
+                    self._fire_timers(store)
             if applied.get(account_id, -1) >= record.offset:
                 metrics.replayed += 1
                 continue
@@ -285,7 +298,7 @@ class Engine:
             if state is None:
                 state = accounts[account_id] = AccountState(account_id)
             try:
-                result = evaluate(state, event, book)
+                result = timeline.apply(state, event)
             except Exception as exc:  # a bug or an input the contract let through
                 log.error("event at %s/%d/%d could not be evaluated: %s", tp.topic,
                           tp.partition, record.offset, type(exc).__name__)
@@ -295,20 +308,68 @@ class Engine:
             if origin is not None:
                 store.applied_forward(account_id, *origin)
             dirty.add(account_id)
-            if result is NOTHING:
-                continue  # most events: state updated, nothing fired
-            decisions.add(result)
-            already_sent = store.already_sent
-            for offer in result.offers:
-                if already_sent and offer.offer_id in already_sent:
-                    already_sent.discard(offer.offer_id)
-                    metrics.offers_not_resent += 1
-                    continue
-                writer.write(offers_topic, home, account_id.encode(),
-                             offer.model_dump_json().encode())
+            if result is not NOTHING:  # most events: state updated, nothing fired
+                self._publish(store, result)
+            if schedule.has_due():
+                self._fire_timers(store)  # what this event made due (a renewal learned late)
         metrics.events += len(records)
         self._pending_events += len(records)
         self._positions[tp] = records[-1].offset + 1
+
+    def _publish(self, store: PartitionState, result: Evaluation) -> None:
+        """Count what was decided and send its offers, but not those a crash made the
+        engine decide again after they were sent (see checkpoint.py)."""
+        assert self._writer is not None
+        metrics = self.metrics
+        metrics.decisions.add(result)
+        already_sent = store.already_sent
+        for offer in result.offers:
+            if already_sent and offer.offer_id in already_sent:
+                already_sent.discard(offer.offer_id)
+                metrics.offers_not_resent += 1
+                continue
+            self._writer.write(self.settings.topics.offers, store.partition,
+                               offer.account_id.encode(), offer.model_dump_json().encode())
+
+    def _fire_timers(self, store: PartitionState) -> None:
+        """Wake the partition's accounts due by its clock; what they change is
+        checkpointed like the work of an event."""
+        assert store.timeline is not None
+        for state, result in store.timeline.sweep():
+            store.dirty.add(state.account_id)
+            self._pending_events += 1
+            self.metrics.timer_wakes += 1
+            if isinstance(result, Exception):
+                log.error("timers of an account on partition %d could not be decided: %s; "
+                          "they wait for its next event", store.partition, type(result).__name__)
+                self.metrics.timer_errors += 1
+            elif result is not NOTHING:
+                self._publish(store, result)
+
+    async def _sweep(self) -> None:
+        """Between batches: in wall mode, move each caught-up partition's clock to the
+        wall clock; then fire what is due. A partition with a backlog keeps its
+        event-time clock, so a timer never jumps ahead of events still waiting."""
+        consumer = self._consumer
+        assert consumer is not None
+        wall = self.settings.clock == "wall"
+        for tp in consumer.assignment():
+            store = self.stores.get(tp.partition)
+            if store is None or store.timeline is None:
+                continue
+            schedule = store.timeline.schedule
+            if wall and await self._caught_up(tp):
+                schedule.advance(time.time())
+            if schedule.has_due():
+                self._fire_timers(store)
+
+    async def _caught_up(self, tp: TopicPartition) -> bool:
+        """Every record of the partition known to the last fetch has been decided."""
+        consumer = self._consumer
+        assert consumer is not None
+        end = (consumer.last_stable_offset(tp) if self.settings.transactions
+               else consumer.highwater(tp))
+        return end is not None and await consumer.position(tp) >= end
 
     # -- checkpoints -------------------------------------------------------
 
@@ -346,4 +407,10 @@ class Engine:
             if highwater is not None and done is not None:
                 lag[tp.partition] = max(0, highwater - done)
         self.metrics.lag = lag
-        self.metrics.accounts = sum(len(store.accounts) for store in self.stores.values())
+        stores = self.stores.values()
+        self.metrics.accounts = sum(len(store.accounts) for store in stores)
+        self.metrics.timers_scheduled = sum(
+            len(store.timeline.schedule) for store in stores if store.timeline is not None
+        )
+        self.metrics.clocks = {store.partition: store.clock for store in stores
+                               if store.clock != float("-inf")}

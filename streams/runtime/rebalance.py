@@ -166,6 +166,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self._restoring = None
         for partition, store in restored.items():
             await self._check_position(TopicPartition(topics.events, partition), store)
+            store.attach(engine.book)
         engine.stores.update(restored)
         engine.metrics.restore_seconds = time.monotonic() - started
         engine.metrics.restored_accounts = sum(len(s.accounts) for s in restored.values())

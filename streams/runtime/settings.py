@@ -98,5 +98,14 @@ class EngineSettings(BaseSettings):
     max_batch_events: int = Field(default=10_000, ge=1)
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     heartbeat_interval_ms: int = Field(default=1_000, ge=100)
+    # What the clock of each partition is, for the triggers that fire with no
+    # event (renewal, tenure, inactivity). event: the latest event time seen on
+    # the partition, so the engine gives what replay gives. wall: that, or the
+    # wall clock once the partition is caught up (a backlog is decided in event
+    # time; an idle account's renewal still comes on time).
+    clock: Literal["event", "wall"] = "wall"
+    # How often the sweep looks for due timers when no record arrives: bounds how
+    # late a timed offer is in wall mode. The look is one comparison per partition.
+    sweep_interval_ms: int = Field(default=1_000, ge=10)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)

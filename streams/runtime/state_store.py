@@ -18,7 +18,13 @@ offset applied (a forwarded copy gets a new offset each time it is forwarded,
 so only its origin tells a re-forwarded duplicate); `state` is the account
 (triggers/state.py, versioned on its own). Format 1 (no `v`, no `forwarded`)
 is read as well. One more key, `PARTITION_KEY`, holds the partition's own
-record: the end offset of the offers partition at the last checkpoint.
+record, `{"v": 2, "offers_end": N, "clock": T}`: the end offset of the offers
+partition at the last checkpoint, and the partition's clock then (POSIX
+seconds; it never goes back, across restarts too). Either may be absent.
+
+Each partition's accounts live in a `Timeline` (triggers/timeline.py) once the
+engine attaches its rules (`attach`): the clock and the index of due times the
+sweep reads, rebuilt from the accounts' timers at every restore.
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from triggers import AccountState
+from triggers import AccountState, RuleBook
 from triggers.exceptions import StateFormatError
+from triggers.schedule import NEVER
 from triggers.state import encode_state
+from triggers.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,22 @@ class PartitionState:
         self.offers_end: int | None = None
         self.already_sent: set[str] = set()
         self.legacy = False  # holds records of format 1, written before offers_end existed
+        self.restored_clock = NEVER  # the clock at the last checkpoint, until `attach`
+        self.written_clock = NEVER  # the clock in the last partition record written
+        self.timeline: Timeline | None = None
+
+    def attach(self, book: RuleBook) -> Timeline:
+        """Put the accounts on a timeline under these rules: the clock where the last
+        checkpoint left it, every due time recomputed and indexed."""
+        timeline = Timeline(book, self.accounts)
+        timeline.schedule.advance(self.restored_clock)
+        timeline.reschedule()
+        self.timeline = timeline
+        return timeline
+
+    @property
+    def clock(self) -> float:
+        return self.timeline.schedule.clock if self.timeline is not None else self.restored_clock
 
     def load(self, key: bytes, value: bytes | None) -> None:
         """Apply one changelog record. Per account the record with the highest
@@ -70,8 +94,12 @@ class PartitionState:
         without knowing may still write an older state after the new owner."""
         if key == PARTITION_KEY:
             if value is not None:
-                end = orjson.loads(value)["offers_end"]
-                self.offers_end = max(end, self.offers_end or 0)
+                record = orjson.loads(value)
+                end, clock = record.get("offers_end"), record.get("clock")
+                if end is not None:
+                    self.offers_end = max(end, self.offers_end or 0)
+                if clock is not None:
+                    self.restored_clock = self.written_clock = max(clock, self.restored_clock)
             return
         account_id = key.decode()
         if value is None:
@@ -125,8 +153,13 @@ class PartitionState:
             )
 
 
-def partition_record(offers_end: int) -> bytes:
-    return orjson.dumps({"v": CHANGELOG_FORMAT, "offers_end": offers_end})
+def partition_record(offers_end: int | None, clock: float = NEVER) -> bytes:
+    record: dict[str, int | float] = {"v": CHANGELOG_FORMAT}
+    if offers_end is not None:
+        record["offers_end"] = offers_end
+    if clock != NEVER:
+        record["clock"] = clock
+    return orjson.dumps(record)
 
 
 async def restore(

@@ -78,6 +78,14 @@ class EngineCollector(Collector):
         yield _counter("offers_not_resent",
                        "Offers decided again after a crash and found already sent.",
                        m.offers_not_resent)
+        yield _counter("timer_wakes", "Accounts woken by the sweep at a due time.", m.timer_wakes)
+        yield _counter("timer_errors", "Wakes that raised; those timers wait for an event.",
+                       m.timer_errors)
+        yield _gauge("timers_scheduled", "Accounts with a due time, on the partitions held.",
+                     m.timers_scheduled)
+        yield _labelled(GaugeMetricFamily, "partition_clock_seconds",
+                        "Each partition's clock (event time, or the wall clock once caught up).",
+                        "partition", {str(p): t for p, t in m.clocks.items()})
         yield _counter("checkpoints", "Checkpoints committed.", m.checkpoints)
         yield _gauge("checkpoint_duration_seconds", "Duration of the last checkpoint.",
                      m.checkpoint_seconds)

@@ -217,9 +217,9 @@ async def test_an_event_the_core_cannot_evaluate_goes_to_the_dlq_and_the_rest_fl
 ) -> None:
     """A bug in the decision core for one event must not stop the engine (the
     core is made to fail on purpose here; the Kafka side is real)."""
-    import streams.runtime.loop
+    import triggers.timeline
 
-    real_evaluate = streams.runtime.loop.evaluate
+    real_evaluate = triggers.timeline.evaluate
     poisoned = orjson.loads(LINES[10])["event_id"]
 
     def failing_once(state, event, book):  # type: ignore[no-untyped-def]
@@ -227,7 +227,7 @@ async def test_an_event_the_core_cannot_evaluate_goes_to_the_dlq_and_the_rest_fl
             raise OverflowError("simulated bug")
         return real_evaluate(state, event, book)
 
-    monkeypatch.setattr(streams.runtime.loop, "evaluate", failing_once)
+    monkeypatch.setattr(triggers.timeline, "evaluate", failing_once)
     settings = settings_for(kafka, topic_prefix)
     good = GOOD
     async with running_engine(settings) as engine:
