@@ -73,14 +73,15 @@ def slope_per_day(samples: Samples) -> float:
     n = len(samples)
     if n < 2:
         return 0.0
-    first = samples[0][0]  # days counted from the first sample: small numbers, no lost precision
-    mean_x = sum(day - first for day, _ in samples) / n
-    mean_y = sum(value for _, value in samples) / n
+    mean_day = sum(day for day, _ in samples) / n
+    base = samples[0][1]
+    # slope = sum(dx * (y - c)) / sum(dx^2) for any c, as sum(dx) is 0; c = the
+    # first value keeps the products small for large gauges (bytes, say).
     covariance = 0.0
     variance = 0.0
     for day, value in samples:
-        dx = day - first - mean_x
-        covariance += dx * (value - mean_y)
+        dx = day - mean_day
+        covariance += dx * (value - base)
         variance += dx * dx
     return covariance / variance if variance else 0.0
 
