@@ -172,7 +172,10 @@ def _decide(
             if level > fired:
                 # Outside its segment a trigger does not fire, and keeps its crossing.
                 if when is None or when.holds(state, now):
-                    firings.append(Firing(trigger, level, value, limit))
+                    # A history kind's reason counts from a baseline or a trend: its `anchor`.
+                    anchor = getattr(trigger.condition, "anchor", None)
+                    firings.append(Firing(trigger, level, value, limit,
+                                          None if anchor is None else anchor(state, value, now)))
             elif level < fired:
                 levels.append((trigger.id, level))
         elif level != NOT_MET and (when is None or when.holds(state, now)):

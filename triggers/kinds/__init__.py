@@ -7,11 +7,14 @@ from triggers.kinds import (  # noqa: F401 (each module registers its kind)
     before_renewal,
     churn_signal,
     feature_gate,
+    forecast,
+    growth,
     inactivity,
     limit_reached,
     milestone,
     score_at_least,
     tenure,
+    usage_drop,
     usage_threshold,
 )
 from triggers.kinds.registry import KINDS, compile_kind, register
