@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,11 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
             "offers_by_trigger": dict(m.decisions.offers),
             "conversions_by_trigger": dict(m.decisions.conversions),
             "held_back_by_guard": dict(m.decisions.suppressed),
+            "offers_not_resent": m.offers_not_resent,
+            "clock": settings.clock,
+            "clocks": {str(p): _rfc3339(t) for p, t in sorted(m.clocks.items())},
+            "timers_scheduled": m.timers_scheduled,
+            "timer_wakes": m.timer_wakes,
             "checkpoints": m.checkpoints,
             "last_checkpoint_seconds_ago": (
                 round(time.time() - m.last_checkpoint_at, 1) if m.last_checkpoint_at else None
@@ -133,3 +139,7 @@ def run_worker(settings: WorkerSettings, engine: Engine, loglevel: str = "info")
     app = create_app(settings, engine)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
+
+
+def _rfc3339(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -30,7 +30,10 @@ EXAMPLE_EVENTS = ROOT / "examples" / "events.jsonl"
 def settings_for(kafka: KafkaUnderTest, prefix: str, partitions: int = 4,
                  **overrides: object) -> EngineSettings:
     """Fresh topics and group per test; a short session timeout, because the
-    embedded broker holds a group join for about half of it."""
+    embedded broker holds a group join for about half of it. The `event` clock,
+    so that what the engine makes is what replay predicts (`expected_offers`
+    with the same partition count)."""
+    overrides = {"clock": "event", **overrides}
     return EngineSettings(
         kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
         topics=TopicSettings(
@@ -149,10 +152,11 @@ async def partitions_of(bootstrap: str, topic: str, consumer: AIOKafkaConsumer,
         await producer.stop()
 
 
-def expected_offers(lines: list[bytes]) -> dict[str, bytes]:
-    """offer_id -> offer JSON, as the offline replay makes them."""
+def expected_offers(lines: list[bytes], partitions: int = 4) -> dict[str, bytes]:
+    """offer_id -> offer JSON, as the offline replay makes them (one clock per
+    partition, as the engine keeps them: give the topics' partition count)."""
     return {offer.offer_id: offer.model_dump_json().encode()
-            for offer in replay(lines, example_book())}
+            for offer in replay(lines, example_book(), partitions=partitions)}
 
 
 def assert_each_offer_once(records: list[ConsumerRecord[bytes, bytes]],

@@ -277,11 +277,11 @@ async def test_offers_sent_before_a_crash_are_not_sent_again_after_it(
     settings = settings_for(kafka, topic_prefix, partitions=PARTITIONS)
     lines = EXAMPLE_EVENTS.read_bytes().splitlines()
     half = len(lines) // 2
-    expected = expected_offers(lines)
+    expected = expected_offers(lines, PARTITIONS)
     async with running_engine(settings):
         await send_lines(kafka.bootstrap_servers, settings.topics.events, lines[:half])
         await read_topic(kafka.bootstrap_servers, settings.topics.offers,
-                         len(expected_offers(lines[:half])), settle=0)
+                         len(expected_offers(lines[:half], PARTITIONS)), settle=0)
 
     class StateWriteFailed(Exception):
         pass
@@ -304,7 +304,7 @@ async def test_offers_sent_before_a_crash_are_not_sent_again_after_it(
     async with running_engine(settings) as restarted:
         offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers,
                                   len(expected), settle=2)
-    assert resent_before > len(expected_offers(lines[:half])), "the crash came after some offers"
+    assert resent_before > len(expected_offers(lines[:half], PARTITIONS)), "the crash came after some offers"
     assert restarted.metrics.offers_not_resent > 0
     assert_each_offer_once(offers, expected)
 
