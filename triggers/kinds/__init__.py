@@ -11,6 +11,7 @@ from triggers.kinds import (  # noqa: F401 (each module registers its kind)
     limit_reached,
     milestone,
     score_at_least,
+    segment,
     tenure,
     usage_threshold,
 )
