@@ -252,8 +252,8 @@ class ForecastTrigger(_TriggerBase):
 class SegmentTrigger(_TriggerBase):
     """Fires when an account enters the segment its `when` describes ("payroll
     customers once they reach 10+ employees"), once per entry; re-armed when it
-    leaves. Decided on the events that change what the account is: account events,
-    and subscription events when the segment reads the plan, MRR or tenure."""
+    leaves. Decided on the events that change what the account is: account and
+    subscription events."""
 
     kind: Literal["segment"]
     when: Condition
@@ -343,18 +343,17 @@ class RulesFile(_Strict):
 def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]]:
     """Cross-references the models alone cannot check, as (path, message) pairs."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
-    known = _known
     for plan_id, plan in rules.plans.items():
         for metric in plan.limits:
             if metric not in rules.metrics:
                 errors.append(
                     (("plans", plan_id, "limits", metric),
-                     f"unknown metric '{metric}' (known: {known(rules.metrics)})")
+                     f"unknown metric '{metric}' (known: {_known(rules.metrics)})")
                 )
         if plan.upgrade_to is not None and plan.upgrade_to not in rules.plans:
             errors.append(
                 (("plans", plan_id, "upgrade_to"),
-                 f"unknown plan '{plan.upgrade_to}' (known: {known(rules.plans)})")
+                 f"unknown plan '{plan.upgrade_to}' (known: {_known(rules.plans)})")
             )
     errors.extend(_upgrade_cycles(rules))
     for addon_id, addon in rules.addons.items():
@@ -362,7 +361,7 @@ def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]
             if plan_id not in rules.plans:
                 errors.append(
                     (("addons", addon_id, "complements", index),
-                     f"unknown plan '{plan_id}' (known: {known(rules.plans)})")
+                     f"unknown plan '{plan_id}' (known: {_known(rules.plans)})")
                 )
 
     seen: set[str] = set()
@@ -374,7 +373,7 @@ def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]
         if trigger_metric is not None and trigger_metric not in rules.metrics:
             errors.append(
                 (("triggers", index, "metric"),
-                 f"unknown metric '{trigger_metric}' (known: {known(rules.metrics)})")
+                 f"unknown metric '{trigger_metric}' (known: {_known(rules.metrics)})")
             )
         if isinstance(trigger, HISTORY_KINDS) and trigger.metric in rules.metrics \
                 and rules.metrics[trigger.metric].kind != "gauge":
@@ -386,12 +385,12 @@ def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]
         if target.startswith("plan:") and target[5:] not in rules.plans:
             errors.append(
                 (("triggers", index, "offer", "recommend"),
-                 f"unknown plan '{target[5:]}' (known: {known(rules.plans)})")
+                 f"unknown plan '{target[5:]}' (known: {_known(rules.plans)})")
             )
         if target.startswith("addon:") and target[6:] not in rules.addons:
             errors.append(
                 (("triggers", index, "offer", "recommend"),
-                 f"unknown add-on '{target[6:]}' (known: {known(rules.addons)})")
+                 f"unknown add-on '{target[6:]}' (known: {_known(rules.addons)})")
             )
         if target == "plan_with_feature" and not isinstance(trigger, FeatureGateTrigger):
             errors.append(
@@ -414,17 +413,16 @@ def _condition_errors(
     """Metrics and plans a `when:` names must exist; a test that can never hold on
     a known attribute is a mistake, not a segment."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
-    known = _known
     for below, node in walk(root):
         path = (*at, *below)
         if isinstance(node, MetricCondition) and node.metric not in rules.metrics:
             errors.append(((*path, "metric"),
-                           f"unknown metric '{node.metric}' (known: {known(rules.metrics)})"))
+                           f"unknown metric '{node.metric}' (known: {_known(rules.metrics)})"))
         elif isinstance(node, PlanCondition):
             for position, plan in enumerate(node.plan.in_):
                 if plan not in rules.plans:
                     errors.append(((*path, "plan", "in", position),
-                                   f"unknown plan '{plan}' (known: {known(rules.plans)})"))
+                                   f"unknown plan '{plan}' (known: {_known(rules.plans)})"))
         elif isinstance(node, AttributeCondition) and node.attribute in _TEXT_ATTRIBUTES:
             if node.at_least is not None or node.at_most is not None:
                 field = "at_least" if node.at_least is not None else "at_most"

@@ -3,11 +3,11 @@ upgrade converts), its attributes, its support tickets, and what became of the
 offers it was sent. Each handler decides, then applies in one block at its end
 (see decide.py).
 
-Of all triggers, only segments fire on these events: an account event, or a
-subscription event for a segment that reads the plan, MRR or tenure, may move
-the account into one. The segment is decided on a shallow copy of the state
-holding what the event changes, so it sees the account as the event leaves it
-while the state itself stays untouched until the end.
+Of all triggers, only segments fire on these events (account and subscription
+events may move the account into one, triggers/kinds/segment.py). A segment is
+decided on a shallow copy of the state holding what the event changes, so it
+sees the account as the event leaves it while the state itself stays untouched
+until the end.
 """
 
 from __future__ import annotations
@@ -133,7 +133,12 @@ def _enter_segments(
     """The segments listening on `signal` that the account enters (fire) or leaves
     (re-armed), judged on `after`, the account as the event leaves it. Once per
     entry, as a usage level is once per crossing (decide._decide): the account
-    keeps the level it fired at in `fired_levels`."""
+    keeps the level it fired at in `fired_levels`.
+
+    An account with no subscription yet has nothing to be offered: its segments
+    wait for its first subscription event rather than use up the entry."""
+    if after.plan is None:
+        return None
     firings = []
     levels: list[tuple[str, int]] = []
     fired_levels = after.fired_levels

@@ -8,7 +8,7 @@ gauge never read, a custom price.
 
 Each leaf also says what it reads (`reads`), so that the rule book keeps in the
 account's state only what some condition asks about (recent milestones, the
-latest NPS) and knows which events can change a segment.
+latest NPS) and knows which metrics move a timed trigger's due time.
 """
 
 from __future__ import annotations
@@ -24,19 +24,18 @@ INFINITY = float("inf")
 
 @dataclass(frozen=True, slots=True)
 class Reads:
-    """What a condition reads of the account, and so what must be kept and which
-    events can change it."""
+    """What a condition reads of the account that only some accounts keep: recent
+    signals and latest scores (kept for the rules that ask), and metrics (whose
+    readings move a timed trigger's due time). Attributes, the plan and the signup
+    are always kept, and the events that change them always refresh due times."""
 
     signals: frozenset[str] = frozenset()  # "milestone:project_completed"
     scores: frozenset[str] = frozenset()  # "nps"
     metrics: frozenset[str] = frozenset()
-    attributes: bool = False  # changed by account events
-    subscription: bool = False  # plan, add-ons, signup: changed by subscription events
 
     def __or__(self, other: Reads) -> Reads:
         return Reads(self.signals | other.signals, self.scores | other.scores,
-                     self.metrics | other.metrics, self.attributes or other.attributes,
-                     self.subscription or other.subscription)
+                     self.metrics | other.metrics)
 
 
 class Compiled(Protocol):
@@ -77,7 +76,7 @@ class AttributeIn:
 
     @property
     def reads(self) -> Reads:
-        return Reads(attributes=True)
+        return Reads()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +102,7 @@ class AttributeBetween:
 
     @property
     def reads(self) -> Reads:
-        return Reads(attributes=True)
+        return Reads()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +118,7 @@ class AttributePresent:
 
     @property
     def reads(self) -> Reads:
-        return Reads(attributes=True)
+        return Reads()
 
 
 # -- subscription: plan, tenure, MRR ---------------------------------------------
@@ -136,7 +135,7 @@ class PlanIn:
 
     @property
     def reads(self) -> Reads:
-        return Reads(subscription=True)
+        return Reads()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +166,7 @@ class TenureBetween:
 
     @property
     def reads(self) -> Reads:
-        return Reads(subscription=True)
+        return Reads()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +200,7 @@ class MrrBetween:
 
     @property
     def reads(self) -> Reads:
-        return Reads(subscription=True)
+        return Reads()
 
 
 # -- metrics ---------------------------------------------------------------------
@@ -253,8 +252,7 @@ class MetricBetween:
 
     @property
     def reads(self) -> Reads:
-        percent = self.percent_low is not None or self.percent_high is not None
-        return Reads(metrics=frozenset([self.metric]), subscription=percent)
+        return Reads(metrics=frozenset([self.metric]))
 
 
 # -- recent events and scores ------------------------------------------------------

@@ -139,8 +139,18 @@ def test_a_segment_that_reads_the_plan_is_decided_on_subscription_events() -> No
     assert result.offers[0].current_plan == "pro"  # the plan the event leaves
 
 
-def test_a_segment_of_attributes_alone_is_not_decided_on_subscription_events() -> None:
-    assert set(payroll_book().listeners) == {ACCOUNT_CHANGED}
+def test_attributes_told_before_the_first_subscription_enter_with_it() -> None:
+    account = customer(plan=None)
+    result = account.send("account", day=0, industry="payroll", employees=12)
+    assert fired(result) == [] and held(result) == []  # nothing to offer yet: not used up
+    assert fired(account.send("subscription", day=1, plan="basic")) == ["payroll-accounting"]
+    assert fired(account.send("subscription", day=2, plan="basic", renews_at="2027-01-01T00:00:00Z")) == []
+
+
+def test_an_entry_held_back_is_tried_again_on_a_subscription_event() -> None:
+    account = customer(payroll_book(guards="onboarding_grace_days: 14"), signed_up_day=-10)
+    account.send("account", day=0, industry="payroll", employees=12)
+    assert fired(account.send("subscription", day=5, plan="basic")) == ["payroll-accounting"]
 
 
 def test_an_upgrade_still_converts_when_it_enters_a_segment() -> None:

@@ -241,10 +241,9 @@ all:
 """)
     assert condition.reads == Reads(
         signals=frozenset({"milestone:done", "churn_signal:x"}), scores=frozenset({"csat"}),
-        metrics=frozenset({"seats"}), attributes=True, subscription=False,
+        metrics=frozenset({"seats"}),
     )
-    assert when("{metric: seats, percent_of_limit_at_least: 5}").reads.subscription  # the limit
-    assert when("{tenure_days: {at_least: 5}}").reads == Reads(subscription=True)
+    assert when("{tenure_days: {at_least: 5}}").reads == Reads()  # always kept
 
 
 # -- the rule book keeps what the conditions read ----------------------------------------

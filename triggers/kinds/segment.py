@@ -2,12 +2,15 @@
 employees": cross-sell the accounting add-on). Fires once per entry, when its
 `when:` becomes true, and is re-armed when the account leaves.
 
-What can move an account into a segment is a change of what it is: an account
-event (attributes), or a subscription event when the segment reads the plan,
-the MRR or the tenure. Those are the events it is decided on
-(triggers/account_events.py), on the account as the event leaves it. Leaves on
-metrics, recent events and scores are read as they are at that moment; they
-do not make an entry by themselves, nor does time (a tenure bound reached).
+What can move an account into a segment is a change of what it is, so a
+segment is decided on account events (attributes) and subscription events
+(plan, add-ons, signup), on the account as the event leaves it
+(triggers/account_events.py). Subscription events count even for a segment
+that does not read the plan: what can be offered depends on the plan, so an
+account that told its attributes before its first subscription enters then,
+and an entry a guard held back is tried again. Leaves on metrics, recent
+events and scores are read as they are at that moment; they do not make an
+entry by themselves, nor does time (a tenure bound reached).
 
 The reason quotes the first leaf that must hold for the account to be in the
 segment and has a number to tell ("your team has grown to 12 employees",
@@ -52,7 +55,8 @@ class InSegment:
     """MET while the account is in the segment; remembered, so it fires once per entry."""
 
     segment: Compiled
-    listens_on: tuple[Signal, ...]
+    listens_on: tuple[Signal, ...] = field(default=(ACCOUNT_CHANGED, SUBSCRIPTION_CHANGED),
+                                           init=False)
     remembers: bool = field(default=True, init=False)
 
     def level(
@@ -71,19 +75,13 @@ class Segment:
     @classmethod
     def compile(cls, spec: SegmentTrigger, rules: RulesFile) -> Segment:
         segment = compile_when(spec.when, rules)
-        reads = segment.reads
-        # Account events always: a segment is about what the account is.
-        listens_on = (
-            (ACCOUNT_CHANGED, SUBSCRIPTION_CHANGED) if reads.subscription else (ACCOUNT_CHANGED,)
-        )
         telling = next(
             (leaf for leaf in required_leaves(segment) if isinstance(leaf, _TELLING)), None
         )
         metric_words = (
             UsageWords.of(telling.metric, rules) if isinstance(telling, MetricBetween) else None
         )
-        return cls(InSegment(segment, listens_on), spec.name or words(spec.id), telling,
-                   metric_words)
+        return cls(InSegment(segment), spec.name or words(spec.id), telling, metric_words)
 
     def measure(self, state: AccountState, now: float) -> tuple[float, float | None]:
         """The number its reason quotes and a metric's limit, for the account as it
