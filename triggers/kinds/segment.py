@@ -46,7 +46,7 @@ from triggers.wording import format_number, reason_with, words
 ACCOUNT_CHANGED: Signal = ("account", "attributes")
 SUBSCRIPTION_CHANGED: Signal = ("subscription", "plan")
 
-# Leaves with a number a reason can quote.
+# Leaves a reason can quote: a number, or a recent event.
 _TELLING = (AttributeBetween, MetricBetween, MrrBetween, TenureBetween, RecentScore, RecentSignal)
 
 
