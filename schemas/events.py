@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -239,6 +239,71 @@ class OfferResponseEvent(EventBase):
     response: Literal["shown", "accepted", "dismissed", "declined"]
 
 
+# The account event's own attributes; a trait may not take one of their names.
+ACCOUNT_FIELDS = ("industry", "employees", "country", "contract_term")
+MAX_TRAITS = 32
+TRAIT_KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+COUNTRY_PATTERN = r"^[A-Z]{2}$"
+TraitKey = Annotated[str, Field(pattern=TRAIT_KEY_PATTERN)]
+
+
+class _TraitValue:
+    """Text (an Identifier), a number, a boolean, or null (which removes the trait).
+    One error for the whole union: pydantic's own would list a failure per member."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.nullable_schema(core_schema.union_schema(
+            [handler(Identifier), core_schema.float_schema(ge=-1e12, le=1e12),
+             core_schema.bool_schema()],
+            custom_error_type="trait_value",
+            custom_error_message="should be printable text of 1 to 200 characters, a number "
+                                 "from -1e12 to 1e12, a boolean or null",
+        ))
+
+
+TraitValue = Annotated[str | float | bool | None, _TraitValue()]
+
+
+class AccountEvent(EventBase):
+    """What the account is: industry, headcount, country, contract term and custom
+    traits, for segments (`when:` in the rules file).
+
+    Its own event type rather than `traits` on `subscription`: attributes change on
+    their own (a CRM sync, a headcount growing) and come from other systems than
+    billing, which sends subscriptions; the subscription contract stays as it is.
+
+    Every field is optional: a field present replaces the attribute, null removes
+    it, a field absent leaves it as it was. The same for each trait. An account
+    keeps at most 32 traits (MAX_TRAITS).
+    """
+
+    type: Literal["account"]
+    industry: Identifier | None = None
+    employees: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    country: Annotated[str, Field(pattern=COUNTRY_PATTERN,
+                                  description="ISO 3166-1 alpha-2, e.g. DE.")] | None = None
+    contract_term: Literal["monthly", "annual"] | None = None
+    traits: dict[TraitKey, TraitValue] = Field(
+        default_factory=dict, max_length=MAX_TRAITS,
+        description="Custom attributes: text (an identifier), number or boolean; null removes one.",
+        json_schema_extra={"additionalProperties": False},  # a name must match the pattern
+    )
+
+    @model_validator(mode="after")
+    def _traits_are_not_fields(self) -> AccountEvent:
+        for name in ACCOUNT_FIELDS:
+            if name in self.traits:
+                raise ValueError(f"'{name}' is a field of the account event, not a trait")
+        return self
+
+    def _json_strings(self) -> int:
+        # Trait keys are keys of a nested object: two quotes each, like a string.
+        texts = (self.industry, self.country, self.contract_term, *self.traits.values())
+        return self._REQUIRED_STRINGS + len(self.traits) + sum(isinstance(t, str) for t in texts)
+
+
 Event = Annotated[
     SubscriptionEvent
     | UsageEvent
@@ -247,7 +312,8 @@ Event = Annotated[
     | ScoreEvent
     | TicketEvent
     | ChurnSignalEvent
-    | OfferResponseEvent,
+    | OfferResponseEvent
+    | AccountEvent,
     Field(discriminator="type"),
 ]
 
@@ -263,6 +329,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "ticket",
     "churn_signal",
     "offer_response",
+    "account",
 )
 
 
@@ -313,11 +380,14 @@ _SCHEMA_ONLY_MESSAGES = frozenset({
     "model_type", "model_attributes_type", "dict_type", "datetime_type", "timezone_aware",
     "timezone_naive", "union_tag_not_found", "json_type", "string_unicode",
     "value_error",  # raised by this module's validators only, with our own text
+    "trait_value",  # likewise
 })
 _PATTERN_MESSAGES = {
     IDENTIFIER_PATTERN: "should be printable text: no control, zero-width or other format "
                         "characters, no line breaks, no space at either end",
     TIMESTAMP_PATTERN: "should be an RFC 3339 date-time with a time zone, e.g. 2026-03-02T09:00:00Z",
+    TRAIT_KEY_PATTERN: "should be a trait name: 1 to 64 letters, digits, '_', '.' or '-'",
+    COUNTRY_PATTERN: "should be an ISO 3166-1 alpha-2 country code in capitals, e.g. DE",
 }
 # jiter's and speedate's explanations ("EOF while parsing a string at line 1
 # column 9", "month value is outside expected range of 1-12") are fixed texts;
@@ -337,21 +407,52 @@ def describe_validation_error(exc: ValidationError) -> str:
 def duplicate_key_reason(raw: bytes | str) -> str | None:
     """The reason to refuse a JSON text that repeats a key in an object, or None."""
     try:
-        _PAIRS_DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
-    except _RepeatedKey as repeated:
-        where = f"'{repeated.key}'" if repeated.key in _KNOWN_NAMES else "in an extra field"
-        return f"(event): duplicate key {where}: each key may appear once"
+        repeat = _PAIRS_DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
     except ValueError:  # jiter accepted it; should not happen, refuse rather than guess
         return "(event): Invalid JSON"
-    return None
+    if not isinstance(repeat, _Repeat):
+        return None
+    if not repeat.inside and repeat.key in _KNOWN_NAMES:
+        where = f"'{repeat.key}'"
+    elif repeat.inside == ("traits",):
+        where = "in 'traits'"  # a trait's name is the customer's: not repeated
+    else:
+        where = "in an extra field"
+    return f"(event): duplicate key {where}: each key may appear once"
 
 
-def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> None:
+class _Repeat(NamedTuple):
+    """A key repeated in an object, and the keys of the objects around it (outermost first)."""
+
+    key: str
+    inside: tuple[str, ...]
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> _Repeat | None:
+    """The hook of each JSON object, innermost first: what it returns becomes the
+    object's value in the one around it, so a repeat found inside travels outward and
+    learns where it was; a clean object is None (only keys matter here)."""
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
-            raise _RepeatedKey(key)
+            return _Repeat(key, ())
         seen.add(key)
+    for key, value in pairs:
+        inner = _repeat_in(value)
+        if inner is not None:
+            return _Repeat(inner.key, (key, *inner.inside))
+    return None
+
+
+def _repeat_in(value: Any) -> _Repeat | None:
+    if isinstance(value, _Repeat):
+        return value
+    if isinstance(value, list):  # arrays have no hook: look through them
+        for item in value:
+            found = _repeat_in(item)
+            if found is not None:
+                return found
+    return None
 
 
 # Built once (json.loads builds one per call). Numbers stay text: only keys matter
@@ -359,11 +460,6 @@ def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> None:
 _PAIRS_DECODER = json.JSONDecoder(
     object_pairs_hook=_refuse_repeated_keys, parse_int=str, parse_float=str
 )
-
-
-class _RepeatedKey(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
 
 
 def _message(error: ErrorDetails) -> str:
@@ -404,6 +500,6 @@ def _bounded(reason: str) -> str:
 _KNOWN_NAMES = frozenset(EVENT_TYPES).union(
     *(model.model_fields for model in (
         SubscriptionEvent, UsageEvent, FeatureGateEvent, MilestoneEvent, ScoreEvent,
-        TicketEvent, ChurnSignalEvent, OfferResponseEvent,
+        TicketEvent, ChurnSignalEvent, OfferResponseEvent, AccountEvent,
     ))
 )

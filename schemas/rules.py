@@ -14,6 +14,14 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.conditions import (
+    AttributeCondition,
+    Condition,
+    MetricCondition,
+    PlanCondition,
+    size_problem,
+    walk,
+)
 from schemas.offers import OfferKind
 
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -93,6 +101,18 @@ class _TriggerBase(_Strict):
     ignore_guards: list[GuardName] = Field(
         default_factory=list, description="Guards that do not apply (e.g. a down-sell)."
     )
+    when: Condition | None = Field(
+        default=None,
+        description="Only accounts for which this holds (schemas/conditions.py); none: all.",
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _small_enough(cls, when: Condition | None) -> Condition | None:
+        problem = size_problem(when) if when is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return when
 
 
 class UsageThresholdTrigger(_TriggerBase):
@@ -229,6 +249,20 @@ class ForecastTrigger(_TriggerBase):
     min_samples: Annotated[int, Field(ge=2, le=366)] = 5
 
 
+class SegmentTrigger(_TriggerBase):
+    """Fires when an account enters the segment its `when` describes ("payroll
+    customers once they reach 10+ employees"), once per entry; re-armed when it
+    leaves. Decided on the events that change what the account is: account and
+    subscription events."""
+
+    kind: Literal["segment"]
+    when: Condition
+    name: str | None = Field(
+        default=None, max_length=100,
+        description="How the segment is named in a reason, e.g. 'growing payroll teams'.",
+    )
+
+
 Trigger = Annotated[
     UsageThresholdTrigger
     | LimitReachedTrigger
@@ -241,7 +275,8 @@ Trigger = Annotated[
     | InactivityTrigger
     | GrowthTrigger
     | UsageDropTrigger
-    | ForecastTrigger,
+    | ForecastTrigger
+    | SegmentTrigger,
     Field(discriminator="kind"),
 ]
 
@@ -308,21 +343,17 @@ class RulesFile(_Strict):
 def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]]:
     """Cross-references the models alone cannot check, as (path, message) pairs."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
-
-    def known(names: Mapping[str, object]) -> str:
-        return ", ".join(sorted(names)) or "none"
-
     for plan_id, plan in rules.plans.items():
         for metric in plan.limits:
             if metric not in rules.metrics:
                 errors.append(
                     (("plans", plan_id, "limits", metric),
-                     f"unknown metric '{metric}' (known: {known(rules.metrics)})")
+                     f"unknown metric '{metric}' (known: {_known(rules.metrics)})")
                 )
         if plan.upgrade_to is not None and plan.upgrade_to not in rules.plans:
             errors.append(
                 (("plans", plan_id, "upgrade_to"),
-                 f"unknown plan '{plan.upgrade_to}' (known: {known(rules.plans)})")
+                 f"unknown plan '{plan.upgrade_to}' (known: {_known(rules.plans)})")
             )
     errors.extend(_upgrade_cycles(rules))
     for addon_id, addon in rules.addons.items():
@@ -330,7 +361,7 @@ def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]
             if plan_id not in rules.plans:
                 errors.append(
                     (("addons", addon_id, "complements", index),
-                     f"unknown plan '{plan_id}' (known: {known(rules.plans)})")
+                     f"unknown plan '{plan_id}' (known: {_known(rules.plans)})")
                 )
 
     seen: set[str] = set()
@@ -342,7 +373,7 @@ def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]
         if trigger_metric is not None and trigger_metric not in rules.metrics:
             errors.append(
                 (("triggers", index, "metric"),
-                 f"unknown metric '{trigger_metric}' (known: {known(rules.metrics)})")
+                 f"unknown metric '{trigger_metric}' (known: {_known(rules.metrics)})")
             )
         if isinstance(trigger, HISTORY_KINDS) and trigger.metric in rules.metrics \
                 and rules.metrics[trigger.metric].kind != "gauge":
@@ -354,19 +385,60 @@ def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]
         if target.startswith("plan:") and target[5:] not in rules.plans:
             errors.append(
                 (("triggers", index, "offer", "recommend"),
-                 f"unknown plan '{target[5:]}' (known: {known(rules.plans)})")
+                 f"unknown plan '{target[5:]}' (known: {_known(rules.plans)})")
             )
         if target.startswith("addon:") and target[6:] not in rules.addons:
             errors.append(
                 (("triggers", index, "offer", "recommend"),
-                 f"unknown add-on '{target[6:]}' (known: {known(rules.addons)})")
+                 f"unknown add-on '{target[6:]}' (known: {_known(rules.addons)})")
             )
         if target == "plan_with_feature" and not isinstance(trigger, FeatureGateTrigger):
             errors.append(
                 (("triggers", index, "offer", "recommend"),
                  "plan_with_feature only applies to feature_gate triggers")
             )
+        if trigger.when is not None:
+            errors.extend(_condition_errors(trigger.when, ("triggers", index, "when"), rules))
     return errors
+
+
+# Attributes of the account event whose values are text, and the contract terms.
+_TEXT_ATTRIBUTES = ("industry", "country", "contract_term")
+_CONTRACT_TERMS = ("monthly", "annual")
+
+
+def _condition_errors(
+    root: Condition, at: tuple[str | int, ...], rules: RulesFile
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Metrics and plans a `when:` names must exist; a test that can never hold on
+    a known attribute is a mistake, not a segment."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    for below, node in walk(root):
+        path = (*at, *below)
+        if isinstance(node, MetricCondition) and node.metric not in rules.metrics:
+            errors.append(((*path, "metric"),
+                           f"unknown metric '{node.metric}' (known: {_known(rules.metrics)})"))
+        elif isinstance(node, PlanCondition):
+            for position, plan in enumerate(node.plan.in_):
+                if plan not in rules.plans:
+                    errors.append(((*path, "plan", "in", position),
+                                   f"unknown plan '{plan}' (known: {_known(rules.plans)})"))
+        elif isinstance(node, AttributeCondition) and node.attribute in _TEXT_ATTRIBUTES:
+            if node.at_least is not None or node.at_most is not None:
+                field = "at_least" if node.at_least is not None else "at_most"
+                errors.append(((*path, field),
+                               f"'{node.attribute}' is text: at_least and at_most compare numbers"))
+            if node.attribute == "contract_term":
+                values = [node.equals] if node.equals is not None else node.in_ or []
+                for value in values:
+                    if value not in _CONTRACT_TERMS:
+                        errors.append(((*path, "equals" if node.equals is not None else "in"),
+                                       f"contract_term is monthly or annual, not {value!r}"))
+    return errors
+
+
+def _known(names: Mapping[str, object]) -> str:
+    return ", ".join(sorted(names)) or "none"
 
 
 def _upgrade_cycles(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]]:

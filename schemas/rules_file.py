@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from schemas.conditions import TAGS as CONDITION_TAGS
 from schemas.rules import TRIGGER_SPECS, RulesFile, reference_errors
 
 PathKey = tuple[str | int, ...]
@@ -129,20 +130,39 @@ def _problems_from_validation(
             message = "unknown field (check its spelling)"
         elif error["type"] == "missing":
             message = "required field is missing"
+        elif error["type"] == "value_error":
+            message = message.removeprefix("Value error, ")  # our validators' own words
         problems.append(RulesProblem(_line_of(path, lines), _dotted(path), message))
     return problems
 
 
 def _data_path(loc: tuple[str | int, ...]) -> PathKey:
-    """Drop the union tags pydantic inserts (e.g. 'usage_threshold') from an error path,
-    keeping only keys and indexes that exist in the file."""
+    """Drop the union tags pydantic inserts (a trigger's kind, e.g. 'usage_threshold', or
+    a condition's key, e.g. 'all') from an error path, at any depth, keeping only keys
+    and indexes that exist in the file."""
     path: list[str | int] = []
+    after_tag = False  # the part after a tag is the field it names ('not', 'not', ...)
     for part in loc:
-        inside_trigger = len(path) == 2 and path[0] == "triggers"
-        if inside_trigger and isinstance(part, str) and part in TRIGGER_SPECS:
+        if not after_tag and isinstance(part, str) and _is_union_tag(path, part):
+            after_tag = True
             continue
+        after_tag = False
         path.append(part)
     return tuple(path)
+
+
+def _is_union_tag(path: list[str | int], part: str) -> bool:
+    """Is `part` the tag of the union expected at `path`? A trigger is one at
+    `triggers.N`; a condition is one at `when`, `not`, `all.N` and `any.N`."""
+    if len(path) == 2 and path[0] == "triggers":
+        return part in TRIGGER_SPECS
+    if not path:
+        return False
+    last = path[-1]
+    at_condition = last in ("when", "not") or (
+        isinstance(last, int) and len(path) >= 2 and path[-2] in ("all", "any")
+    )
+    return at_condition and part in CONDITION_TAGS
 
 
 def _line_of(path: PathKey, lines: dict[PathKey, int]) -> int | None:

@@ -18,6 +18,7 @@ letter is applied once, not dropped as a duplicate.
 from __future__ import annotations
 
 from schemas.events import (
+    AccountEvent,
     ChurnSignalEvent,
     Event,
     FeatureGateEvent,
@@ -27,7 +28,7 @@ from schemas.events import (
     TicketEvent,
     UsageEvent,
 )
-from triggers.account_events import on_offer_response, on_subscription, on_ticket
+from triggers.account_events import on_account, on_offer_response, on_subscription, on_ticket
 from triggers.choose import Choice, choose
 from triggers.conditions import CHURN_SIGNAL, FEATURE, METRIC, MILESTONE, NOT_MET, SCORE, Signal
 from triggers.evaluation import DUPLICATE, NOTHING, Evaluation, Suppression
@@ -63,6 +64,8 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
         result = on_subscription(state, event, now, book)
     elif isinstance(event, TicketEvent):
         result = on_ticket(state, event, now)
+    elif isinstance(event, AccountEvent):
+        result = on_account(state, event, now, book)
     else:
         result = on_offer_response(state, event, now, book)
     # The handler has applied its decision; what follows cannot raise.

@@ -5,7 +5,10 @@ indexed under the signals its condition listens on (a metric, a feature, a
 milestone name, a score type, a churn signal), so an event only looks at the
 few triggers it can fire. Each trigger carries the guards that apply to it,
 already filtered by its `ignore_guards`, and what it recommends is resolved
-through the plan catalogue (upgrade path, features, add-ons).
+through the plan catalogue (upgrade path, features, add-ons). A trigger's
+`when:` is compiled once (triggers/when.py), and what all of them read decides
+what accounts keep: recent signals, latest scores, and the metrics whose
+readings may move a timed trigger's due time.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from triggers.conditions import FEATURE, Signal, TimedCondition
 from triggers.guards import build_guards
 from triggers.kinds import compile_kind
 from triggers.trigger import OfferTerms, Trigger
+from triggers.when import Compiled, Reads, compile_when
 from triggers.wording import format_number, words
 
 DAY = 86_400.0
@@ -62,18 +66,28 @@ class RuleBook:
         book = cls(version=loaded.version, rules=rules)
         listeners: dict[Signal, list[Trigger]] = {}
         timed: list[Trigger] = []
+        reads = Reads()  # what the `when:` of every trigger reads
+        timed_reads = Reads()  # ... of the timed ones
         for spec in rules.triggers:
-            trigger = _compile_trigger(spec, rules)
+            when = compile_when(spec.when, rules) if spec.when is not None else None
+            trigger = _compile_trigger(spec, rules, when)
             for signal in trigger.condition.listens_on:
                 listeners.setdefault(signal, []).append(trigger)
+            if when is not None:
+                reads = reads | when.reads
             if isinstance(trigger.condition, TimedCondition):
                 timed.append(trigger)
+                if when is not None:
+                    timed_reads = timed_reads | when.reads
             history = getattr(trigger.condition, "history_days", 0)
             if history:
                 metric = trigger.condition.metric  # type: ignore[attr-defined]
                 book.history_days[metric] = max(history, book.history_days.get(metric, 0))
         book.listeners = {signal: tuple(triggers) for signal, triggers in listeners.items()}
         book.timed = tuple(timed)
+        book.tracked_signals = reads.signals
+        book.tracked_scores = reads.scores
+        book.timer_metrics = timed_reads.metrics
         book.metric_kinds = {name: metric.kind for name, metric in rules.metrics.items()}
         book.plan_limits = {plan_id: dict(plan.limits) for plan_id, plan in rules.plans.items()}
         book.rank = _upgrade_ranks(rules)
@@ -156,7 +170,7 @@ class RuleBook:
         )
 
 
-def _compile_trigger(spec: TriggerSpec, rules: RulesFile) -> Trigger:
+def _compile_trigger(spec: TriggerSpec, rules: RulesFile, when: Compiled | None) -> Trigger:
     cooldown = spec.cooldown_days
     if cooldown is None:
         cooldown = rules.guards.cooldown_days
@@ -177,6 +191,7 @@ def _compile_trigger(spec: TriggerSpec, rules: RulesFile) -> Trigger:
         offer=offer,
         priority=spec.priority,
         guards=build_guards(rules.guards, cooldown * DAY, set(spec.ignore_guards)),
+        when=when,
     )
 
 

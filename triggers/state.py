@@ -111,6 +111,7 @@ class AccountState:
     samples: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     # -- segments: what `when:` conditions read --------------------------------
     attributes: dict[str, str | float | bool] = field(default_factory=dict)
+    attributes_at: float = float("-inf")  # event time of the account event applied last
     # "milestone:project_completed" -> latest time; only signals the rules ask about
     signals_at: dict[str, float] = field(default_factory=dict)
     scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # type -> (score, at)
@@ -186,6 +187,7 @@ class AccountState:
             samples={k: [(int(day), value) for day, value in v]
                      for k, v in (get("samples") or {}).items()},
             attributes=dict(get("attributes") or {}),
+            attributes_at=_infinite(get("attributes_at")),
             signals_at=dict(get("signals_at") or {}),
             scores={k: (v[0], v[1]) for k, v in (get("scores") or {}).items()},
         )

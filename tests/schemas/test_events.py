@@ -35,6 +35,7 @@ BASE = '"event_id": "e1", "account_id": "acme", "occurred_at": "2026-03-02T09:00
         ('"type": "churn_signal", "name": "downgrade_intent"', "ChurnSignalEvent"),
         ('"type": "offer_response", "offer_id": "o1", "response": "declined"',
          "OfferResponseEvent"),
+        ('"type": "account", "industry": "payroll", "employees": 12', "AccountEvent"),
     ],
 )
 def test_every_event_type_decodes(body: str, type_name: str) -> None:
@@ -353,6 +354,12 @@ SAMPLES = [
     '"type": "churn_signal", "name": "downgrade_intent"}',
     '{"event_id": "e1", "account_id": "acme", "occurred_at": "2026-03-02T09:00:00Z", '
     '"type": "offer_response", "offer_id": "o1", "response": "declined"}',
+    '{"event_id": "e1", "account_id": "acme", "occurred_at": "2026-03-02T09:00:00Z", '
+    '"type": "account", "industry": "payroll", "employees": 12, "country": "DE", '
+    '"contract_term": "annual", "traits": {"tier": "gold", "seats_bought": 40, "beta": true, '
+    '"legacy": null}}',
+    '{"event_id": "e1", "account_id": "acme", "occurred_at": "2026-03-02T09:00:00Z", '
+    '"type": "account", "industry": null, "traits": {}}',
 ]
 
 
@@ -408,3 +415,57 @@ def test_escapes_and_extra_fields_do_not_look_like_repeats(body: str) -> None:
         assert "duplicate key 'type'" in reason_of("{" + BASE + ", " + body + "}")
     else:
         assert decode_event("{" + BASE + ", " + body + "}").type == "milestone"
+
+
+# -- the account event ------------------------------------------------------------
+
+ACCOUNT = BASE + ', "type": "account"'
+
+
+def test_an_account_event_keeps_each_trait_with_its_type() -> None:
+    event = decode_event("{" + ACCOUNT + ', "country": "DE", "contract_term": "annual", '
+                         '"traits": {"tier": "gold", "seats_bought": 40, "beta": true, "old": null}}')
+    assert isinstance(event, events.AccountEvent)
+    assert (event.country, event.contract_term) == ("DE", "annual")
+    assert event.traits == {"tier": "gold", "seats_bought": 40.0, "beta": True, "old": None}
+    assert event.traits["beta"] is True  # a boolean, not the number 1
+
+
+def test_an_account_event_says_which_fields_it_gave_null_included() -> None:
+    event = decode_event("{" + ACCOUNT + ', "industry": null}')
+    assert isinstance(event, events.AccountEvent)
+    assert "industry" in event.model_fields_set and "employees" not in event.model_fields_set
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (', "traits": {"industry": "payroll"}',
+         "'industry' is a field of the account event, not a trait"),
+        (', "traits": {"a b": 1}', "account.traits.<key>.<key>: should be a trait name"),
+        (', "traits": {"a": [1]}', "account.traits.<key>: should be printable text of 1 to 200 "
+                                   "characters, a number from -1e12 to 1e12, a boolean or null"),
+        (', "traits": {"a": ""}', "account.traits.<key>: should be printable text"),
+        (', "traits": {"a": 1e13}', "account.traits.<key>: should be printable text"),
+        (', "traits": {' + ", ".join(f'"t{n}": 1' for n in range(33)) + "}",
+         "account.traits: Dictionary should have at most 32 items"),
+        (', "traits": null', "account.traits: Input should be an object"),
+        (', "country": "de"', "account.country: should be an ISO 3166-1 alpha-2 country code"),
+        (', "employees": 12.5', "account.employees: Input should be a valid integer"),
+        (', "employees": -1', "account.employees: Input should be greater than or equal to 0"),
+        (', "contract_term": "weekly"', "account.contract_term: Input should be 'monthly' or 'annual'"),
+    ],
+)
+def test_a_bad_account_event_names_the_field_and_the_problem(body: str, expected: str) -> None:
+    assert expected in reason_of("{" + ACCOUNT + body + "}")
+
+
+def test_a_repeated_trait_is_refused_without_naming_it() -> None:
+    raw = "{" + ACCOUNT + f', "traits": {{"{SECRET}": 1, "{SECRET}": 2}}}}'
+    assert reason_of(raw) == "(event): duplicate key in 'traits': each key may appear once"
+
+
+def test_a_trait_value_with_an_escaped_quote_is_not_a_repeat() -> None:
+    event = decode_event("{" + ACCOUNT + ', "traits": {"motto": "say \\"hi\\""}}')
+    assert isinstance(event, events.AccountEvent)
+    assert event.traits == {"motto": 'say "hi"'}

@@ -14,7 +14,7 @@ from schemas.export import json_schemas, render
 
 COMMITTED = Path(__file__).resolve().parents[2] / "schemas" / "json"
 EVENT_MODELS = ("SubscriptionEvent", "UsageEvent", "FeatureGateEvent", "MilestoneEvent", "ScoreEvent",
-                "TicketEvent", "ChurnSignalEvent", "OfferResponseEvent")
+                "TicketEvent", "ChurnSignalEvent", "OfferResponseEvent", "AccountEvent")
 
 
 def test_committed_json_schemas_match_the_models() -> None:
@@ -30,7 +30,7 @@ def test_event_schema_lists_every_event_type() -> None:
     mapping = schema["discriminator"]["mapping"]
     assert set(mapping) == {
         "subscription", "usage", "feature_gate", "milestone", "nps", "csat", "health_score",
-        "ticket", "churn_signal", "offer_response",
+        "ticket", "churn_signal", "offer_response", "account",
     }
 
 
@@ -42,7 +42,7 @@ def event_schema() -> dict[str, Any]:
 
 
 IDENTIFIER_FIELDS = {"event_id", "account_id", "plan", "metric", "feature", "name", "ticket_id",
-                     "offer_id"}
+                     "offer_id", "industry"}
 TIME_FIELDS = {"occurred_at", "started_at", "renews_at"}
 
 

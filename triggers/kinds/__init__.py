@@ -13,6 +13,7 @@ from triggers.kinds import (  # noqa: F401 (each module registers its kind)
     limit_reached,
     milestone,
     score_at_least,
+    segment,
     tenure,
     usage_drop,
     usage_threshold,
