@@ -88,6 +88,7 @@ GuardName = Literal[
     "response_silence",
     "cooldown",
     "account_cap",
+    "after_down_sell",
 ]
 
 
@@ -326,6 +327,11 @@ class Guards(_Strict):
     low_score: LowScoreGuard | None = None
     conversion_window_days: Days = Field(
         default=30, description="A plan change this soon after an offer counts as its conversion."
+    )
+    after_down_sell_days: Days = Field(
+        default=0,
+        description="No upsell or cross-sell this many days after a down-sell offer: the "
+                    "account is at risk (0: off).",
     )
 
 

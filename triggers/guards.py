@@ -142,7 +142,28 @@ class AccountCap:
         return recent[excess] + self.seconds
 
 
-def build_guards(config: Guards, cooldown_seconds: float, ignored: set[str]) -> tuple[Guard, ...]:
+@dataclass(frozen=True, slots=True)
+class AfterDownSell:
+    """An account just offered a cheaper plan to keep it is at risk: no upsell or
+    cross-sell on top of that for a while."""
+
+    seconds: float
+    name: str = "after_down_sell"
+
+    def holds_back(
+        self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
+    ) -> bool:
+        return any(record.kind == "down_sell" and 0 <= now - record.created_at < self.seconds
+                   for record in state.offers)
+
+    def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
+        return max(record.created_at for record in state.offers
+                   if record.kind == "down_sell" and record.created_at <= now) + self.seconds
+
+
+def build_guards(
+    config: Guards, cooldown_seconds: float, ignored: set[str], offer_kind: str = "upsell"
+) -> tuple[Guard, ...]:
     """The guards of one trigger, cheapest and most telling first."""
     guards: list[Guard] = []
     if config.onboarding_grace_days > 0:
@@ -157,4 +178,6 @@ def build_guards(config: Guards, cooldown_seconds: float, ignored: set[str]) -> 
         guards.append(Cooldown(cooldown_seconds))
     if config.account_cap is not None:
         guards.append(AccountCap(config.account_cap.max_offers, config.account_cap.per_days * DAY))
+    if config.after_down_sell_days > 0 and offer_kind != "down_sell":
+        guards.append(AfterDownSell(config.after_down_sell_days * DAY))
     return tuple(guard for guard in guards if guard.name not in ignored)

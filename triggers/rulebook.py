@@ -190,7 +190,7 @@ def _compile_trigger(spec: TriggerSpec, rules: RulesFile, when: Compiled | None)
         remembers=condition.remembers,
         offer=offer,
         priority=spec.priority,
-        guards=build_guards(rules.guards, cooldown * DAY, set(spec.ignore_guards)),
+        guards=build_guards(rules.guards, cooldown * DAY, set(spec.ignore_guards), spec.offer.kind),
         when=when,
     )
 

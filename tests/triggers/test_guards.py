@@ -162,3 +162,19 @@ triggers:
     assert held(young.send("milestone", name="project_completed")) == [
         ("done", "onboarding_grace")
     ]
+
+
+def test_after_a_down_sell_no_upsell_or_cross_sell_until_the_days_pass() -> None:
+    account = Account(book(guards="after_down_sell_days: 30"), plan="pro")
+    assert fired(account.send("churn_signal", name="cancellation_started")) == ["leaving"]
+    assert held(account.seats(41, day=29.9)) == [("seats-80", "after_down_sell")]
+    assert held(account.send("milestone", day=10, name="project_completed")) == [
+        ("done", "after_down_sell")
+    ]
+    assert fired(account.seats(41, day=30)) == ["seats-80"]
+
+
+def test_a_down_sell_is_not_held_back_by_an_earlier_down_sell() -> None:
+    account = Account(book(guards="after_down_sell_days: 30"), plan="pro")
+    assert fired(account.send("churn_signal", name="cancellation_started")) == ["leaving"]
+    assert fired(account.send("churn_signal", day=1, name="cancellation_started")) == ["leaving"]
