@@ -81,10 +81,11 @@ class Timeline:
         changed). The one full scan, once.
 
         The clock moves to the latest event the accounts applied: in `event` mode
-        that is where it was before the restore. Left at its start, an event behind
-        the old clock would be decided before the timers the old clock had passed,
-        and a restart would change offers (a timer is fired now, not held back by
-        a ticket that a late event opens)."""
+        that is where it was before the restore (the checkpoint does not keep it).
+        Left at its start, an event behind the old clock would be decided before
+        timers the old clock had already passed, where the first run fired them
+        before it, and a restart would change offers (a tenure offer held back by
+        the ticket that late event opens)."""
         book, schedule = self.book, self.schedule
         latest = schedule.clock
         for state in self.accounts.values() if accounts is None else accounts:

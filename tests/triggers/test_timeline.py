@@ -13,6 +13,7 @@ from triggers import Evaluation, RuleBook
 from triggers.state import AccountState, encode_state
 from triggers.table import AccountTable
 from triggers.timeline import Timeline
+from triggers.timers import wake
 
 TIMED = """
 triggers:
@@ -38,16 +39,13 @@ class CountedWakes:
     """Wraps the timeline's wake to count which accounts it visits."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import triggers.timeline
-
         self.accounts: list[str] = []
-        real = triggers.timeline.wake
 
         def counted(state: AccountState, now: float, rules: RuleBook) -> Evaluation:
             self.accounts.append(state.account_id)
-            return real(state, now, rules)
+            return wake(state, now, rules)
 
-        monkeypatch.setattr(triggers.timeline, "wake", counted)
+        monkeypatch.setattr("triggers.timeline.wake", counted)
 
 
 def test_the_sweep_visits_only_the_accounts_that_are_due(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,17 +66,20 @@ def test_the_sweep_visits_only_the_accounts_that_are_due(monkeypatch: pytest.Mon
     assert wakes.accounts == []
 
 
-def test_an_early_inactivity_timer_is_one_wake_and_no_offer(monkeypatch: pytest.MonkeyPatch) -> None:
-    accounts = Partition(rules(guards=""))
-    accounts.subscribe("a", day=0, plan="pro", signed_up_day=-1)
-    for day in range(1, 60):
-        accounts.seats(1, "a", day=day)  # a reading a day: never quiet for 21 days
+def test_an_early_inactivity_timer_costs_a_wake_per_quiet_period_not_per_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    accounts = Partition(book(triggers="triggers:\n" + TIMED[TIMED.index("  - {id: quiet"):]))
     wakes = CountedWakes(monkeypatch)
-    assert [o.trigger_id for o in accounts.advance(59.5)] == []
-    assert wakes.accounts == []
-    # Signup + 21 days was long past: the early timer woke at day 20 and rescheduled from
-    # the reading of that moment; each wake moves it on by up to 21 days, never fires.
-    assert accounts.state("a").timers["quiet"] > moment(59.5).timestamp()
+    accounts.subscribe("a", day=0, plan="pro", signed_up_day=-1)
+    made = []
+    for day in range(1, 60):
+        made += accounts.seats(1, "a", day=day)  # a reading a day: never quiet for 21 days
+    # The due time of signup + 21 days (day 20) wakes it, and it moves on to the last
+    # reading + 21 days (day 40), and so on: two wakes in 59 readings, no offer.
+    assert wakes.accounts == ["a", "a"]
+    assert made == []
+    assert accounts.state("a").timers == {"quiet": moment(60).timestamp()}
 
 
 def test_a_state_round_trip_keeps_timers_and_fired_windows() -> None:
@@ -190,21 +191,17 @@ def test_an_account_deleted_after_it_was_scheduled_is_skipped() -> None:
 def test_a_sweep_that_fails_for_one_account_leaves_the_others_due(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import triggers.timeline
-
     timeline = Timeline(rules(guards=""))
     for account in ("a", "b", "c"):
         line = event_json("subscription", account, 0, f"s-{account}", plan="basic",
                           started_at=iso(-10), renews_at=iso(100))
         timeline.apply(timeline.get(account), decode_event(line))
-    real = triggers.timeline.wake
-
     def failing(state: AccountState, now: float, rules: RuleBook) -> Evaluation:
         if state.account_id == "a":
             raise RuntimeError("a bug in the core")
-        return real(state, now, rules)
+        return wake(state, now, rules)
 
-    monkeypatch.setattr(triggers.timeline, "wake", failing)
+    monkeypatch.setattr("triggers.timeline.wake", failing)
     with pytest.raises(RuntimeError):
         list(timeline.advance(moment(40).timestamp()))
     monkeypatch.undo()

@@ -83,6 +83,24 @@ def test_an_event_offer_holds_a_timed_one_back_under_the_cap() -> None:
     assert fired_at(made) == [("tenure", moment(45)), ("renewal", moment(52))]
 
 
+def test_two_timed_triggers_for_the_same_product_due_together_make_one_offer() -> None:
+    accounts = partition(triggers="""
+triggers:
+  - {id: renewal, kind: before_renewal, days: [60], priority: 9,
+     offer: {kind: upsell, recommend: next_tier}}
+  - {id: tenure, kind: tenure, from_days: 90, to_days: 180, priority: 1,
+     offer: {kind: upsell, recommend: next_tier}}
+""")
+    accounts.subscribe(day=0, signed_up_day=-50, renews_day=100)
+    results = accounts.table.advance(moment(1000).timestamp())
+    # One event (here: one moment), one offer per product, as for usage levels; the
+    # other trigger's window is used up, not delayed into a second offer for Pro.
+    assert fired_at(offers_of(results)) == [("renewal", moment(40))]
+    assert [(s.trigger_id, s.guard) for r in results for s in r.suppressed] == [
+        ("tenure", "superseded")
+    ]
+
+
 def test_a_long_wake_fires_each_timer_at_its_own_due_time_in_time_order() -> None:
     accounts = partition(triggers="""
 triggers:
