@@ -1,5 +1,5 @@
 """Timeline: events and due timers of one partition interleaved as its clock
-moves; what a restore does to it; and how the table runs several."""
+moves; the sweep touches only the accounts that are due; what a restore does."""
 
 from collections.abc import Callable
 
