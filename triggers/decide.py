@@ -71,10 +71,24 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
     # The handler has applied its decision; what follows cannot raise.
     if now > state.seen_at:
         state.seen_at = now
-    if book.timed and not (isinstance(event, UsageEvent) and event.metric not in book.timer_metrics):
-        refresh_timers(state, book)  # what this event changed may move a due time
+    if book.timed and _may_move_timers(state, event, book):
+        refresh_timers(state, book)
     state.remember_event(fingerprint)  # the event id is the last thing written
     return result
+
+
+def _may_move_timers(state: AccountState, event: Event, book: RuleBook) -> bool:
+    """Whether this event may move a due time. Any event but a usage reading may.
+    A reading moves only the timers whose `when:` reads its metric, and starts an
+    inactivity count that has no timer yet (the first reading, or the first after
+    a quiet spell was offered); it does not postpone a running count on every
+    reading: that early timer wakes, finds the count moved, and reschedules."""
+    if not isinstance(event, UsageEvent):
+        return True
+    if event.metric in book.timer_metrics:
+        return True
+    timers = state.timers
+    return any(trigger_id not in timers for trigger_id in book.usage_timers)
 
 
 def _on_usage(state: AccountState, event: UsageEvent, now: float, book: RuleBook) -> Evaluation:

@@ -52,6 +52,8 @@ class RuleBook:
     timed: tuple[Trigger, ...] = ()
     # Metrics whose readings may move a due time (a timed trigger's `when:` reads them).
     timer_metrics: frozenset[str] = frozenset()
+    # Timed triggers counted from the last usage reading (inactivity).
+    usage_timers: tuple[str, ...] = ()
     # metric -> days of daily samples the longest window over it needs
     history_days: dict[str, int] = field(default_factory=dict)
     # What `when:` conditions ask about, and so what accounts keep: recent signals
@@ -85,6 +87,9 @@ class RuleBook:
                 book.history_days[metric] = max(history, book.history_days.get(metric, 0))
         book.listeners = {signal: tuple(triggers) for signal, triggers in listeners.items()}
         book.timed = tuple(timed)
+        book.usage_timers = tuple(
+            t.id for t in timed if getattr(t.condition, "counts_from_usage", False)
+        )
         book.tracked_signals = reads.signals
         book.tracked_scores = reads.scores
         book.timer_metrics = timed_reads.metrics

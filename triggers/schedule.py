@@ -61,15 +61,23 @@ class Schedule:
     def forget(self, account_id: str) -> None:
         self._scheduled.pop(account_id, None)
 
-    def due(self) -> list[str]:
-        """The accounts due by the clock, earliest first, taken off the index."""
+    def pop_due(self) -> str | None:
+        """The earliest account due by the clock, taken off the index (None: none is).
+        One at a time, so that a sweep that stops half way (an exception in one
+        account's wake) leaves the accounts it did not reach on the index."""
         heap, scheduled, clock = self._heap, self._scheduled, self.clock
-        found = []
         while heap and heap[0][0] <= clock:
             due, account_id = heapq.heappop(heap)
             if scheduled.get(account_id) == due:
                 del scheduled[account_id]
-                found.append(account_id)
+                return account_id
+        return None
+
+    def due(self) -> list[str]:
+        """The accounts due by the clock, earliest first, taken off the index."""
+        found = []
+        while (account_id := self.pop_due()) is not None:
+            found.append(account_id)
         return found
 
     def _compact(self) -> None:

@@ -46,9 +46,12 @@ class AccountTable:
         return state
 
     def timeline_of(self, account_id: str) -> Timeline:
+        return self.timelines[self._partition(account_id)]
+
+    def _partition(self, account_id: str) -> int:
         if self._partition_of is None:
-            return self.timelines[0]
-        return self.timelines[self._partition_of(account_id, len(self.timelines))]
+            return 0
+        return self._partition_of(account_id, len(self.timelines))
 
     def apply(self, event: Event) -> list[Evaluation]:
         """What one event's arrival does, in order: the timers of its partition due by
@@ -67,6 +70,18 @@ class AccountTable:
         for result in results:
             self.tally.add(result)
         return results
+
+    def reschedule(self) -> None:
+        """Index every account's due times in its own partition's timeline, and set
+        each clock from that partition's accounts: after the states were restored
+        (a checkpoint read back) or the rules changed. The timelines share the
+        table's accounts, so each is given its own (`Timeline.reschedule()` alone
+        would index every account on every partition)."""
+        groups: list[list[AccountState]] = [[] for _ in self.timelines]
+        for account_id, state in self.accounts.items():
+            groups[self._partition(account_id)].append(state)
+        for timeline, states in zip(self.timelines, groups, strict=True):
+            timeline.reschedule(states)
 
     def __len__(self) -> int:
         return len(self.accounts)

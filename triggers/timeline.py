@@ -18,7 +18,7 @@ the wall clock once the partition is caught up).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from schemas.events import Event
 from triggers.decide import Evaluation, evaluate
@@ -36,21 +36,25 @@ class Timeline:
         self.accounts: dict[str, AccountState] = accounts if accounts is not None else {}
         self.schedule = Schedule()
 
-    def advance(self, now: float) -> Iterator[tuple[AccountState, Evaluation | Exception]]:
+    def advance(self, now: float) -> list[tuple[AccountState, Evaluation | Exception]]:
         """Move the clock to `now` and fire what is due by then."""
         self.schedule.advance(now)
         return self.sweep()
 
-    def sweep(self) -> Iterator[tuple[AccountState, Evaluation | Exception]]:
-        """Fire what is due by the clock: (account, what its timers did), one per
-        account. An account whose timers raise (a bug) is yielded with the
-        exception, and its due times are dropped until its next event: the other
-        accounts due are still woken."""
+    def sweep(self) -> list[tuple[AccountState, Evaluation | Exception]]:
+        """Fire what is due by the clock: (account, what its timers did), one per account.
+
+        Eager, not a generator: a caller that does not read the results (or stops
+        reading) must not leave due timers unfired. Accounts are taken off the
+        index one at a time; an account whose timers raise (a bug) comes back
+        with the exception and its due times dropped until its next event, and
+        the other accounts due are still woken."""
         schedule = self.schedule
         if not schedule.has_due():
-            return
+            return []
         book, accounts, clock = self.book, self.accounts, schedule.clock
-        for account_id in schedule.due():
+        woken: list[tuple[AccountState, Evaluation | Exception]] = []
+        while (account_id := schedule.pop_due()) is not None:
             state = accounts.get(account_id)
             if state is None:
                 continue  # deleted since it was scheduled
@@ -60,7 +64,8 @@ class Timeline:
                 state.timers = {}
                 result = exc
             schedule.track(state)
-            yield state, result
+            woken.append((state, result))
+        return woken
 
     def get(self, account_id: str) -> AccountState:
         """The account's state, created empty the first time it is asked for."""
@@ -76,11 +81,24 @@ class Timeline:
             self.schedule.track(state)
         return result
 
-    def reschedule(self) -> None:
-        """Recompute and index every account's due times: after a restore, or with
-        new rules (a trigger added, removed or changed). The one full scan, once."""
+    def reschedule(self, accounts: Iterable[AccountState] | None = None) -> None:
+        """Recompute and index the due times of `accounts` (default: all of this
+        timeline's): after a restore, or with new rules (a trigger added, removed or
+        changed). The one full scan, once.
+
+        The clock moves to the latest event the accounts applied: in `event` mode
+        that is where it was before the restore, for a checkpoint that does not
+        keep the clock (replay's; the live changelog keeps it too).
+        Left at its start, an event behind the old clock would be decided before
+        timers the old clock had already passed, where the first run fired them
+        before it, and a restart would change offers (a tenure offer held back by
+        the ticket that late event opens)."""
         book, schedule = self.book, self.schedule
-        for state in self.accounts.values():
+        latest = schedule.clock
+        for state in self.accounts.values() if accounts is None else accounts:
             if book.timed or state.timers:
                 refresh_timers(state, book)
             schedule.track(state)
+            if state.seen_at > latest:
+                latest = state.seen_at
+        schedule.advance(latest)

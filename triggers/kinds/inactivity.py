@@ -1,6 +1,7 @@
 """inactivity: no usage for N days ("no activity in 21 days"), a churn signal
 that needs no event, found by the sweep. Counted from the last usage reading,
-or from signup for an account that never sent one. Once per quiet spell: a
+or, for an account that never sent one, from signup or its latest subscription
+event, whichever is later. Once per quiet spell: a
 new reading starts the count again. Usually a down-sell."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class QuietFor:
     trigger_id: str
     listens_on: tuple[Signal, ...] = field(default=(), init=False)
     remembers: bool = field(default=False, init=False)
+    counts_from_usage: bool = field(default=True, init=False)  # a reading starts its count
 
     def level(
         self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
@@ -31,9 +33,14 @@ class QuietFor:
         return NOT_MET  # listens on no signal: only the sweep fires it
 
     def window(self, state: AccountState, after: float) -> Window | None:
-        last_active = state.last_usage_at if state.last_usage_at is not None else state.signed_up_at
+        last_active = state.last_usage_at
         if last_active is None:
-            return None
+            # Never a reading: count from signup, but not from before the engine
+            # learned of the subscription (an old account is not idle for the
+            # years before its first event).
+            if state.signed_up_at is None:
+                return None
+            last_active = max(state.signed_up_at, state.plan_at)
         start = last_active + self.seconds
         if start <= state.fired_windows.get(self.trigger_id, float("-inf")):
             return None  # this spell already fired

@@ -1,0 +1,215 @@
+"""Timeline: events and due timers of one partition interleaved as its clock
+moves; the sweep touches only the accounts that are due; what a restore does."""
+
+from collections.abc import Callable
+
+import orjson
+import pytest
+
+from schemas.events import decode_event
+from tests.factories import book, event_json
+from tests.triggers.timed import Partition, fired_at, iso, moment, offers_of
+from triggers import Evaluation, RuleBook
+from triggers.state import AccountState, encode_state
+from triggers.table import AccountTable
+from triggers.timeline import Timeline
+from triggers.timers import wake
+
+TIMED = """
+triggers:
+  - {id: renewal, kind: before_renewal, days: [60, 30], priority: 5,
+     offer: {kind: upsell, recommend: next_tier}}
+  - {id: tenure, kind: tenure, from_days: 90, to_days: 180,
+     offer: {kind: cross_sell, recommend: "addon:reports"}}
+  - {id: quiet, kind: inactivity, days: 21,
+     offer: {kind: upsell, recommend: "plan:enterprise"}}
+  - {id: seats-80, kind: usage_threshold, metric: seats, levels: [80],
+     offer: {kind: upsell, recommend: next_tier}, priority: 50}
+"""
+RENEWAL_ONLY = TIMED.split("  - {id: tenure")[0]
+RENEWAL_AND_TENURE = TIMED.split("  - {id: quiet")[0]
+GUARDS = "suppress_while_ticket_open: [high]\naccount_cap: {max_offers: 1, per_days: 7}"
+
+
+def rules(guards: str = GUARDS) -> RuleBook:
+    return book(guards=guards, triggers=TIMED)
+
+
+class CountedWakes:
+    """Wraps the timeline's wake to count which accounts it visits."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.accounts: list[str] = []
+
+        def counted(state: AccountState, now: float, rules: RuleBook) -> Evaluation:
+            self.accounts.append(state.account_id)
+            return wake(state, now, rules)
+
+        monkeypatch.setattr("triggers.timeline.wake", counted)
+
+
+def test_the_sweep_visits_only_the_accounts_that_are_due(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = AccountTable(book(triggers=RENEWAL_ONLY))
+    for n in range(1000):
+        renews = 100 if n % 100 == 0 else 500  # 10 accounts in 1000 renew soon
+        line = event_json("subscription", f"acct-{n}", 0, f"s{n}", plan="basic",
+                          started_at=iso(-10), renews_at=iso(renews))
+        table.apply(decode_event(line))
+    table.apply(decode_event(event_json("usage", "acct-1", 1, "u", metric="seats", value=1)))
+    wakes = CountedWakes(monkeypatch)
+    offers = offers_of(table.advance(moment(40).timestamp()))
+    assert sorted(wakes.accounts) == sorted(f"acct-{n}" for n in range(0, 1000, 100))
+    assert len(offers) == 10
+    wakes.accounts.clear()
+    table.advance(moment(40.5).timestamp())
+    table.apply(decode_event(event_json("usage", "acct-3", 41, "u2", metric="seats", value=1)))
+    assert wakes.accounts == []
+
+
+def test_an_early_inactivity_timer_costs_a_wake_per_quiet_period_not_per_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    accounts = Partition(book(triggers="triggers:\n" + TIMED[TIMED.index("  - {id: quiet"):]))
+    wakes = CountedWakes(monkeypatch)
+    accounts.subscribe("a", day=0, plan="pro", signed_up_day=-1)
+    made = []
+    for day in range(1, 60):
+        made += accounts.seats(1, "a", day=day)  # a reading a day: never quiet for 21 days
+    # The due time of the subscription + 21 days (day 21) wakes it, and it moves on to
+    # the last reading + 21 days (day 41), and so on: two wakes in 59 readings, no offer.
+    assert wakes.accounts == ["a", "a"]
+    assert made == []
+    assert accounts.state("a").timers == {"quiet": moment(61).timestamp()}
+
+
+def test_a_state_round_trip_keeps_timers_and_fired_windows() -> None:
+    accounts = Partition(rules())
+    accounts.subscribe("a", day=0, renews_day=100, signed_up_day=-50)
+    accounts.advance(45)
+    state = accounts.state("a")
+    assert state.fired_windows and state.timers
+    restored = AccountState.from_dict(orjson.loads(encode_state(state)))
+    assert restored.timers == state.timers
+    assert restored.fired_windows == state.fired_windows
+    assert (restored.renews_at, restored.plan_since, restored.seen_at) == (
+        state.renews_at, state.plan_since, state.seen_at
+    )
+
+
+def lines_of(*events: tuple[str, str, float, dict[str, object]]) -> list[bytes]:
+    return [event_json(type_, account, day, f"{account}-{n}", **fields)
+            for n, (type_, account, day, fields) in enumerate(events)]
+
+
+# Three accounts; the clock runs ahead of c's events (b's day 50 comes before c's
+# day 20 and 30), so what is decided before and after the clock matters.
+STREAM = lines_of(
+    ("subscription", "a", 0, {"plan": "basic", "started_at": iso(-50), "renews_at": iso(100)}),
+    ("usage", "a", 1, {"metric": "seats", "value": 3}),
+    ("subscription", "b", 2, {"plan": "basic", "started_at": iso(-80), "renews_at": iso(200)}),
+    ("usage", "b", 50, {"metric": "seats", "value": 9}),
+    ("subscription", "c", 20, {"plan": "basic", "started_at": iso(-5), "renews_at": iso(100)}),
+    ("ticket", "c", 30, {"ticket_id": "T1", "status": "opened", "severity": "high"}),
+    ("usage", "a", 60, {"metric": "seats", "value": 8}),
+    ("ticket", "c", 70, {"ticket_id": "T1", "status": "resolved", "severity": "high"}),
+    ("usage", "b", 120, {"metric": "seats", "value": 2}),
+)
+
+
+def run_timeline(rules: RuleBook, lines: list[bytes], cut: int | None = None,
+                 restore: Callable[[Timeline], Timeline] | None = None) -> list[str]:
+    timeline = Timeline(rules)
+    offers = []
+    for n, line in enumerate(lines):
+        if n == cut and restore is not None:
+            timeline = restore(timeline)
+        event = decode_event(line)
+        results = [r for _, r in timeline.advance(event.occurred_at.timestamp())]
+        results.append(timeline.apply(timeline.get(event.account_id), event))
+        results += [r for _, r in timeline.sweep()]
+        offers += [o.model_dump_json() for o in offers_of(results)]
+    offers += [o.model_dump_json() for _, r in timeline.advance(moment(400).timestamp())
+               for o in r.offers]
+    return offers
+
+
+def restored_timeline(timeline: Timeline) -> Timeline:
+    """What a restart does: the states from their encoded form, a new timeline, reschedule."""
+    accounts = {account_id: AccountState.from_dict(orjson.loads(encode_state(state)))
+                for account_id, state in timeline.accounts.items()}
+    fresh = Timeline(timeline.book, accounts)
+    fresh.reschedule()
+    return fresh
+
+
+WITHOUT_INACTIVITY = book(guards=GUARDS, triggers=TIMED.replace(
+    TIMED[TIMED.index("  - {id: quiet"):TIMED.index("  - {id: seats-80")], ""
+))
+
+
+@pytest.mark.parametrize("cut", range(len(STREAM) + 1))
+def test_a_restore_and_reschedule_at_any_point_gives_the_same_later_offers(cut: int) -> None:
+    straight = run_timeline(WITHOUT_INACTIVITY, STREAM)
+    assert len(straight) >= 5  # the stream does make timed offers
+    assert run_timeline(WITHOUT_INACTIVITY, STREAM, cut, restored_timeline) == straight
+
+
+def test_a_restore_after_a_new_quiet_spell_began_gives_the_same_later_offers() -> None:
+    straight = run_timeline(rules(), STREAM)
+    assert run_timeline(rules(), STREAM, 5, restored_timeline) == straight
+
+
+def test_reschedule_with_new_rules_indexes_every_account() -> None:
+    old = Timeline(book(triggers=RENEWAL_ONLY))
+    for n in range(3):
+        line = event_json("subscription", f"acct-{n}", 0, f"s{n}", plan="basic",
+                          started_at=iso(-80 - n))
+        old.apply(old.get(f"acct-{n}"), decode_event(line))
+    assert len(old.schedule) == 0  # no renewal date: nothing is due
+    new = Timeline(book(triggers=RENEWAL_AND_TENURE), old.accounts)
+    new.reschedule()
+    assert len(new.schedule) == 3
+    offers = [o for _, r in new.advance(moment(20).timestamp()) for o in r.offers]
+    assert sorted(fired_at(offers)) == [("tenure", moment(day)) for day in (8, 9, 10)]
+
+
+def test_an_account_deleted_after_it_was_scheduled_is_skipped() -> None:
+    timeline = Timeline(rules(guards=""))
+    for account in ("a", "b"):
+        line = event_json("subscription", account, 0, f"s-{account}", plan="basic",
+                          started_at=iso(-10), renews_at=iso(100))
+        timeline.apply(timeline.get(account), decode_event(line))
+    del timeline.accounts["a"]
+    woken = [state.account_id for state, _ in timeline.advance(moment(40).timestamp())]
+    assert woken == ["b"]
+
+
+def test_a_sweep_that_fails_for_one_account_leaves_the_others_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    timeline = Timeline(rules(guards=""))
+    for account in ("a", "b", "c"):
+        line = event_json("subscription", account, 0, f"s-{account}", plan="basic",
+                          started_at=iso(-10), renews_at=iso(100))
+        timeline.apply(timeline.get(account), decode_event(line))
+    def failing(state: AccountState, now: float, rules: RuleBook) -> Evaluation:
+        if state.account_id == "a":
+            raise RuntimeError("a bug in the core")
+        return wake(state, now, rules)
+
+    monkeypatch.setattr("triggers.timeline.wake", failing)
+    woken = timeline.advance(moment(40).timestamp())
+    failed = [state.account_id for state, result in woken if isinstance(result, Exception)]
+    offered = [state.account_id for state, result in woken
+               if not isinstance(result, Exception) and result.offers]
+    assert failed == ["a"] and offered == ["b", "c"]
+    assert timeline.accounts["a"].timers == {}  # waits for its next event
+
+
+def test_advance_fires_what_is_due_even_when_its_results_are_not_read() -> None:
+    timeline = Timeline(book(triggers=RENEWAL_ONLY))
+    line = event_json("subscription", "a", 0, "s", plan="basic", started_at=iso(-10),
+                      renews_at=iso(100))
+    timeline.apply(timeline.get("a"), decode_event(line))
+    timeline.advance(moment(40).timestamp())
+    assert timeline.accounts["a"].fired_windows == {"renewal": moment(40).timestamp()}
