@@ -41,7 +41,7 @@ def test_replay_of_the_shipped_sample_prints_offers_and_a_summary() -> None:
     offers = [json.loads(line) for line in done.stdout.splitlines()]
     assert {o["kind"] for o in offers} >= {"upsell", "cross_sell"}
     assert len({o["offer_id"] for o in offers}) == len(offers)
-    usage = [o for o in offers if o["reason"]["metric"]]
+    usage = [o for o in offers if o["reason"]["level"]]  # usage thresholds and limits
     assert usage and all(" of " in o["reason"]["text"] and "%" in o["reason"]["text"]
                          for o in usage)
     # ... and the mistakes real producers make, reported without stopping the replay.
@@ -74,7 +74,7 @@ def test_replay_with_bad_rules_exits_1_and_names_the_line(tmp_path: Path) -> Non
 def test_rules_check_accepts_the_example() -> None:
     result = CliRunner().invoke(main, ["rules", "check", str(EXAMPLE_RULES)])
     assert result.exit_code == 0, result.output
-    assert "OK (version 2026-11-saas+" in result.stdout
+    assert "OK (version 2026-12-saas+" in result.stdout
     assert f"triggers: {len(load_rules(EXAMPLE_RULES).rules.triggers)} (" in result.stdout
 
 

@@ -330,7 +330,7 @@ async def test_a_stalled_worker_dropped_from_its_group_does_not_overwrite_newer_
         "UPSELL_SESSION_TIMEOUT_MS": "6000",
         # No checkpoint of its own before the stall: its state stays unwritten.
         "UPSELL_CHECKPOINT_INTERVAL_MS": "600000", "UPSELL_CHECKPOINT_MAX_EVENTS": "1000000",
-        "UPSELL_RULES": str(EXAMPLE_RULES),
+        "UPSELL_RULES": str(EXAMPLE_RULES), "UPSELL_CLOCK": "event",
     }
     port = free_port()
     stalled = subprocess.Popen(

@@ -163,7 +163,7 @@ async def test_worker_killed_mid_stream_loses_no_offer(
         "UPSELL_GROUP_ID": settings.group_id,
         "UPSELL_SESSION_TIMEOUT_MS": "6000",
         "UPSELL_CHECKPOINT_INTERVAL_MS": "200",
-        "UPSELL_RULES": str(EXAMPLE_RULES),
+        "UPSELL_RULES": str(EXAMPLE_RULES), "UPSELL_CLOCK": "event",
     }
 
     def start_worker(port: int) -> subprocess.Popen[bytes]:
