@@ -126,4 +126,6 @@ def wake(state: AccountState, now: float, book: RuleBook) -> Evaluation:
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """'2026-03-31T09:00:00Z' (microseconds only when there are some): part of the
+    offer id, so it must never change for the same due time."""
+    return moment.isoformat().replace("+00:00", "Z")

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from streams.runtime.state_store import PARTITION_KEY, PartitionState, partition_record
+from tests.factories import example_book
 from triggers import AccountState
 from triggers.exceptions import StateFormatError
 from triggers.state import encode_state
@@ -98,3 +99,22 @@ def test_drain_writes_each_changed_account_once_and_clears() -> None:
     store.dirty.add("a")
     assert sorted(key for key, _ in store.drain_changes()) == [b"a", b"b"]
     assert list(store.drain_changes()) == []
+
+
+def test_the_partition_record_keeps_the_highest_clock_and_a_record_without_an_end_keeps_it() -> None:
+    store = PartitionState(0)
+    store.load(PARTITION_KEY, b'{"v":2,"offers_end":40,"clock":1772442000.5}')
+    store.load(PARTITION_KEY, partition_record(None, 1772400000.0))  # an older clock, no end
+    assert (store.offers_end, store.clock) == (40, 1772442000.5)
+    store.load(PARTITION_KEY, b'{"v":2,"offers_end":12}')  # written before clocks existed
+    assert (store.offers_end, store.clock) == (40, 1772442000.5)
+
+
+def test_attached_rules_start_the_clock_where_the_checkpoint_left_it() -> None:
+    store = PartitionState(0)
+    store.load(PARTITION_KEY, partition_record(3, 1772442000.0))
+    timeline = store.attach(example_book())
+    assert timeline.schedule.clock == 1772442000.0 == store.clock
+    assert orjson.loads(partition_record(store.offers_end, store.clock)) == {
+        "v": 2, "offers_end": 3, "clock": 1772442000.0
+    }

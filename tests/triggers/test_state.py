@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from triggers.exceptions import StateFormatError
+from triggers.offers import offer_id_for
 from triggers.state import STATE_FORMAT, AccountState, OfferRecord, encode_state
 
 # Written by the engine before states named their format (version 1): an account
@@ -85,3 +86,33 @@ def test_a_record_without_an_account_or_an_offer_id_is_refused() -> None:
     del data["offers"][0]["offer_id"]
     with pytest.raises(StateFormatError, match="offer_id"):
         AccountState.from_dict(data)
+
+
+GOLDEN_TIME = Path(__file__).parent / "golden" / "account-state-v1-time.json"
+
+
+def test_a_state_with_due_times_samples_and_attributes_loads_and_is_written_back_the_same() -> None:
+    """Written by this engine from the example rules (a payroll account, a tenure
+    offer held by the cap, a quiet spell offered by the sweep, a renewal due)."""
+    golden_time = orjson.loads(GOLDEN_TIME.read_bytes())
+    state = AccountState.from_dict(golden_time)
+    assert state.timers == {"renewal-60": 1784538000.0}  # 60 days before renews_at
+    assert state.renews_at == 1784538000.0 + 60 * 86_400
+    assert state.fired_windows == {"quiet-21-days": 1774947600.0,
+                                   "tenure-3-6-months": 1769850000.0}
+    assert state.samples["seats"][0] == (20515, 3.0) and len(state.samples["seats"]) == 8
+    assert state.attributes == {"contract_term": "annual", "country": "DE", "crm_tier": "gold",
+                                "employees": 12, "industry": "payroll"}
+    assert state.plan_since == 1762074000.0 and state.last_usage_at == 1773133200.0
+    assert [r.trigger_id for r in state.offers] == [
+        "payroll-accounting", "tenure-3-6-months", "quiet-21-days"
+    ]
+    assert orjson.loads(encode_state(state)) == {**golden_time, "v": STATE_FORMAT}
+
+
+def test_a_timed_offer_id_is_pinned() -> None:
+    """The id of a timed offer comes from (account, trigger, 'due:<RFC 3339>'):
+    a change would re-send every timed offer under a new id."""
+    assert offer_id_for("acme", "quiet-21-days", "due:2026-03-31T09:00:00Z") == (
+        "7076987d459efa0c4a2c9dd5d83276da"
+    )

@@ -29,7 +29,7 @@ def iso(day: float) -> str:
 
 def due_id(day: float) -> str:
     """What a timed offer due at `day` names as its cause."""
-    return "due:" + moment(day).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return "due:" + moment(day).isoformat().replace("+00:00", "Z")
 
 
 def timed_offer_id(account_id: str, trigger_id: str, day: float) -> str:
