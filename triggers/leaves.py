@@ -49,6 +49,20 @@ class Compiled(Protocol):
     def reads(self) -> Reads: ...
 
 
+class _ChangedByEvents:
+    """For a leaf that only an event can change (never time alone) and that reads
+    only what every account keeps."""
+
+    __slots__ = ()
+
+    def changes_at(self, state: AccountState, now: float) -> float | None:
+        return None
+
+    @property
+    def reads(self) -> Reads:
+        return Reads()
+
+
 # -- attributes -----------------------------------------------------------------
 
 def typed(value: str | float | bool) -> tuple[str, str | float | bool]:
@@ -61,7 +75,7 @@ def typed(value: str | float | bool) -> tuple[str, str | float | bool]:
 
 
 @dataclass(frozen=True, slots=True)
-class AttributeIn:
+class AttributeIn(_ChangedByEvents):
     """The attribute equals one of `values` (as `typed` gives them)."""
 
     name: str
@@ -71,16 +85,9 @@ class AttributeIn:
         value = state.attributes.get(self.name)
         return value is not None and typed(value) in self.values
 
-    def changes_at(self, state: AccountState, now: float) -> float | None:
-        return None
-
-    @property
-    def reads(self) -> Reads:
-        return Reads()
-
 
 @dataclass(frozen=True, slots=True)
-class AttributeBetween:
+class AttributeBetween(_ChangedByEvents):
     """A numeric attribute within [low, high]; text or a boolean is not a number."""
 
     name: str
@@ -97,45 +104,24 @@ class AttributeBetween:
         value = self.value(state, now)
         return value is not None and self.low <= value <= self.high
 
-    def changes_at(self, state: AccountState, now: float) -> float | None:
-        return None
-
-    @property
-    def reads(self) -> Reads:
-        return Reads()
-
 
 @dataclass(frozen=True, slots=True)
-class AttributePresent:
+class AttributePresent(_ChangedByEvents):
     name: str
     present: bool
 
     def holds(self, state: AccountState, now: float) -> bool:
         return (self.name in state.attributes) == self.present
 
-    def changes_at(self, state: AccountState, now: float) -> float | None:
-        return None
-
-    @property
-    def reads(self) -> Reads:
-        return Reads()
-
 
 # -- subscription: plan, tenure, MRR ---------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class PlanIn:
+class PlanIn(_ChangedByEvents):
     plans: frozenset[str]
 
     def holds(self, state: AccountState, now: float) -> bool:
         return state.plan in self.plans
-
-    def changes_at(self, state: AccountState, now: float) -> float | None:
-        return None
-
-    @property
-    def reads(self) -> Reads:
-        return Reads()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +156,7 @@ class TenureBetween:
 
 
 @dataclass(frozen=True, slots=True)
-class MrrBetween:
+class MrrBetween(_ChangedByEvents):
     """The plan's price plus the owned add-ons' prices within [low, high]; a price
     the catalogue does not know (custom, or an unknown plan or add-on): false."""
 
@@ -194,13 +180,6 @@ class MrrBetween:
     def holds(self, state: AccountState, now: float) -> bool:
         mrr = self.value(state, now)
         return mrr is not None and self.low <= mrr <= self.high
-
-    def changes_at(self, state: AccountState, now: float) -> float | None:
-        return None
-
-    @property
-    def reads(self) -> Reads:
-        return Reads()
 
 
 # -- metrics ---------------------------------------------------------------------

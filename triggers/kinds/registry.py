@@ -7,10 +7,9 @@ that model into a `TriggerKind`: the condition it fires on (which says what
 the rule book indexes it under) and how it words its reason. Nothing else
 dispatches on the kind.
 
-Kinds to come fit the same shape: a time-based kind (before_renewal, tenure,
-inactivity, ...) compiles to a condition on the partition's clock with a due
-time; a composite (all / any / not over conditions and account segments)
-compiles its children through this same registry.
+Timed kinds (before_renewal, tenure, inactivity) compile to a condition on
+time (`TimedCondition`: windows the sweep finds due, triggers/timers.py);
+a `when:` segment is not a kind but narrows any trigger (triggers/when.py).
 """
 
 from __future__ import annotations
