@@ -69,9 +69,10 @@ def run_demo(duration: float, accounts: int, rate: int) -> None:
         worker = subprocess.Popen(
             # The event clock. The wall mode (the live default) also counts the wall
             # clock once a partition is caught up, and here the wall clock has nothing
-            # to do with simulated time, which starts on a fixed date and runs a day
-            # a second or so: ahead of it, every renewal, tenure window and quiet
-            # spell would fall due at once, with the wrong time in its reason.
+            # to do with simulated time, which starts on a fixed date (in 2026) and
+            # runs a day a second or so. Ahead of it, the wall clock would make every
+            # timer due at once: every account quiet for 21 days, every renewal and
+            # tenure offer made before the simulated events that come ahead of it.
             [sys.executable, "-m", "streams.cli", "worker", "--bootstrap-servers", bootstrap,
              "--rules", str(RULES), "--web-port", str(web_port), "--clock", "event"],
             stdout=log, stderr=subprocess.STDOUT,

@@ -36,4 +36,4 @@ def test_demo_prints_offers_and_a_summary_and_exits_cleanly() -> None:
     # About 25 simulated days: the renewals, tenure windows and payroll teams of
     # the first day, and the spurts, forecasts and collapses of the first weeks.
     shown = {match.group(2) for line in offers if (match := OFFER_LINE.match(line))}
-    assert len(shown & TIMED_AND_SEGMENTS) >= 3, shown
+    assert len(shown & TIMED_AND_SEGMENTS) >= 4, shown
