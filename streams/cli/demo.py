@@ -2,7 +2,12 @@
 
 An embedded broker, a real worker process (`upsell worker`), a simulated
 customer base sending events at a steady rate (with a few broken events, as
-real producers send), and the offers printed as the worker publishes them.
+real producers send), and the offers printed as the worker publishes them,
+with a line each simulated week to show how far the simulation has come.
+
+Simulated months pass in minutes, so the worker runs the event clock: its
+timed triggers (renewals, tenure windows, quiet accounts) are due by the
+events' time, as in `upsell replay`.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -33,6 +39,10 @@ from triggers import RuleBook
 
 RULES = Path(__file__).resolve().parents[2] / "examples" / "saas-rules.yaml"
 BROKEN_EVERY = 400  # one malformed event per this many, to show the dead-letter topic at work
+# Events a simulated account sends per day, on average (its daily usage, and
+# the rest): how fast simulated time runs at a given rate.
+EVENTS_PER_ACCOUNT_DAY = 1.6
+WEEK = 7 * 86_400
 
 
 def run_demo(duration: float, accounts: int, rate: int) -> None:
@@ -47,14 +57,24 @@ def run_demo(duration: float, accounts: int, rate: int) -> None:
         # a broker that creates topics on first use would make them with its own layout.
         asyncio.run(ensure_topics(bootstrap, TopicSettings(), {}))
         print(f"upsell demo: embedded broker at {bootstrap}; worker log in {log_path}")
+        day = accounts * EVENTS_PER_ACCOUNT_DAY / rate
         print(f"simulating {accounts} accounts at {rate} events/s for {duration:g}s "
-              f"(a simulated day every {max(1, accounts * 7 // rate)}s or so); "
+              f"(a simulated day every {day:.1g}s or so, {duration / day:.0f} days in all); "
               f"rules {RULES} ({book.version})")
+        print("the worker runs the event clock (--clock event): simulated months pass in "
+              "minutes, so renewals, tenure windows and quiet accounts fall due by the events' "
+              "time, not the wall clock's")
         print(f"worker status: http://127.0.0.1:{web_port}/status  metrics: /metrics\n",
               flush=True)
         worker = subprocess.Popen(
+            # The event clock. The wall mode (the live default) also counts the wall
+            # clock once a partition is caught up, and here the wall clock has nothing
+            # to do with simulated time, which starts on a fixed date (in 2026) and
+            # runs a day a second or so. Ahead of it, the wall clock would make every
+            # timer due at once: every account quiet for 21 days, every renewal and
+            # tenure offer made before the simulated events that come ahead of it.
             [sys.executable, "-m", "streams.cli", "worker", "--bootstrap-servers", bootstrap,
-             "--rules", str(RULES), "--web-port", str(web_port)],
+             "--rules", str(RULES), "--web-port", str(web_port), "--clock", "event"],
             stdout=log, stderr=subprocess.STDOUT,
         )
         try:
@@ -74,7 +94,6 @@ def run_demo(duration: float, accounts: int, rate: int) -> None:
 async def _drive(bootstrap: str, book: RuleBook, duration: float, accounts: int, rate: int,
                  web_port: int) -> None:
     printer = asyncio.create_task(_print_offers(bootstrap))
-    sender = asyncio.create_task(_send_events(bootstrap, book, accounts, rate, duration))
     started = time.monotonic()
     while _get_json(f"http://127.0.0.1:{web_port}/health").get("ready") is not True:
         if time.monotonic() - started > 60:
@@ -83,21 +102,30 @@ async def _drive(bootstrap: str, book: RuleBook, duration: float, accounts: int,
         await asyncio.sleep(0.5)
     else:
         print(f"[worker ready after {time.monotonic() - started:.1f}s]", flush=True)
-    await sender
+    # Sent once the worker is ready, so that it keeps up from the first event and
+    # the offers print in time order, not as a backlog of one partition after another.
+    await _send_events(bootstrap, book, accounts, rate, duration)
     await asyncio.sleep(2)  # let the last offers arrive
     printer.cancel()
 
 
 async def _send_events(bootstrap: str, book: RuleBook, accounts: int, rate: int,
                        duration: float) -> None:
-    events = Simulator(book, accounts, seed=int(time.time())).events(days=3650)
+    simulator = Simulator(book, accounts, seed=int(time.time()))
+    events = simulator.events(days=3650)
     deadline = time.monotonic() + duration
     sent = 0
+    week = simulator.start + WEEK
     async with EventProducer(bootstrap) as producer:
         tick = time.monotonic()
         while time.monotonic() < deadline:
             for _ in range(max(1, rate // 10)):
                 event = next(events)
+                at = datetime.fromisoformat(event["occurred_at"]).timestamp()
+                if at >= week:  # how far simulated time has come
+                    print(f"[simulated time: {datetime.fromtimestamp(week, UTC):%Y-%m-%d}, "
+                          f"{sent:,} events sent]", flush=True)
+                    week += WEEK
                 await producer.send(orjson.dumps(event))
                 sent += 1
                 if sent % BROKEN_EVERY == 0:

@@ -9,10 +9,12 @@ def describe_offer(offer: Offer) -> str:
     """e.g. '2026-01-17 acct-00001 upsell basic -> Professional ($98/mo): 41 of 50 seats
     used (82%) [seats-80]'."""
     recommended = offer.recommended
-    price = (
-        "custom price" if recommended.price_monthly is None
-        else f"${recommended.price_monthly:g}/mo"
-    )
+    if recommended.price_monthly is None:
+        price = "custom price"
+    elif recommended.price_monthly == 0:
+        price = "free"  # "$0/mo" reads like a mistake
+    else:
+        price = f"${recommended.price_monthly:g}/mo"
     step = "+" if recommended.type == "addon" else "->"
     return (
         f"{offer.created_at:%Y-%m-%d %H:%M} {offer.account_id} {offer.kind:<10} "

@@ -44,6 +44,12 @@ def test_replay_of_the_shipped_sample_prints_offers_and_a_summary() -> None:
     usage = [o for o in offers if o["reason"]["level"]]  # usage thresholds and limits
     assert usage and all(" of " in o["reason"]["text"] and "%" in o["reason"]["text"]
                          for o in usage)
+    # ... the moments of time and segment, timed offers with no event included ...
+    assert {o["trigger_id"] for o in offers} >= {
+        "renewal-60", "tenure-3-6-months", "seats-growth", "seats-forecast",
+        "payroll-accounting", "seats-collapse", "quiet-21-days"}
+    assert "down_sell" in {o["kind"] for o in offers}
+    assert any(o["caused_by"].startswith("due:") for o in offers)
     # ... and the mistakes real producers make, reported without stopping the replay.
     assert summary.bad_lines and summary.decisions.duplicates
     assert f"bad lines: {len(summary.bad_lines)}" in done.stderr.decode()

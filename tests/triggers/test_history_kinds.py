@@ -57,7 +57,7 @@ def test_growth_exactly_at_the_bound_fires_with_the_customers_numbers() -> None:
     result = account.seats(17, day=20)
     assert fired(result) == ["grows"]
     reason = result.offers[0].reason
-    assert reason.text == "seats grew from 12 to 17 (+5) in 30 days"
+    assert reason.text == "seats grew from 12 to 17 (+5) in the last 30 days"
     assert (reason.metric, reason.value, reason.baseline, reason.window_days) == ("seats", 17, 12, 30)
 
 
@@ -67,7 +67,7 @@ def test_growth_in_percent_fires_at_the_bound_not_below() -> None:
     assert fired(account.seats(17.9, day=5)) == []
     result = account.seats(18, day=6)
     assert fired(result) == ["grows"]
-    assert result.offers[0].reason.text == "seats grew from 12 to 18 (+50%) in 30 days"
+    assert result.offers[0].reason.text == "seats grew from 12 to 18 (+50%) in the last 30 days"
 
 
 def test_growth_is_measured_from_the_lowest_level_of_the_window() -> None:
@@ -93,7 +93,7 @@ def test_a_level_held_into_the_window_counts_though_it_was_read_before() -> None
     account.seats(12, day=0)
     result = account.seats(18, day=50)
     assert fired(result) == ["grows"]
-    assert result.offers[0].reason.text == "seats grew from 12 to 18 (+6) in 30 days"
+    assert result.offers[0].reason.text == "seats grew from 12 to 18 (+6) in the last 30 days"
 
 
 def test_growth_in_percent_from_zero_never_fires() -> None:
@@ -154,7 +154,7 @@ def test_usage_drop_exactly_at_the_bound_fires_a_down_sell() -> None:
     offer = result.offers[0]
     assert offer.kind == "down_sell"
     assert offer.recommended.id == "basic"
-    assert offer.reason.text == "seats fell from 40 to 12 (-70%) in 30 days"
+    assert offer.reason.text == "seats fell from 40 to 12 (-70%) in the last 30 days"
     assert (offer.reason.baseline, offer.reason.value, offer.reason.window_days) == (40, 12, 30)
 
 
@@ -329,7 +329,7 @@ triggers:
      offer: {kind: upsell, recommend: next_tier}}
 """)
     grows, soon_full = rules.listeners[(METRIC, "seats")]
-    assert grows.kind.reason(Firing(grows, 0, 18, 50), "Pro").text == "seats grew to 18 in 30 days"
+    assert grows.kind.reason(Firing(grows, 0, 18, 50), "Pro").text == "seats grew to 18 in the last 30 days"
     assert soon_full.kind.reason(Firing(soon_full, 0, 41, 50), "Pro").text == (
         "at this pace all 50 seats are used within 14 days (41 now)"
     )

@@ -48,7 +48,7 @@ def test_payroll_cross_sell_fires_at_10_employees_not_at_9() -> None:
 
 def test_the_reason_quotes_the_headcount_reached() -> None:
     result = customer().send("account", industry="payroll", employees=12)
-    assert result.offers[0].reason.text == "your team has grown to 12 employees"
+    assert result.offers[0].reason.text == "your team has reached 12 employees"
     assert result.offers[0].reason.value == 12
 
 

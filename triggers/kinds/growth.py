@@ -1,5 +1,5 @@
 """growth: a gauge rising by at least +N or +X% within D days ("seats grew from 12
-to 18 (+6) in 30 days"): the account is expanding, the moment to offer the next
+to 18 (+6) in the last 30 days"): the account is expanding, the moment to offer the next
 tier before the limit bites.
 
 The rise is measured from the lowest level of the window (the daily samples
@@ -73,11 +73,11 @@ def change_reason(
     label: str, verb: str, metric: str, value: float, baseline: float | None,
     window_days: int, percent: bool,
 ) -> Reason:
-    """'seats grew from 12 to 18 (+6) in 30 days', 'seats fell from 40 to 12 (-70%)
-    in 30 days'; without a baseline (not passed by the core), the level reached."""
+    """'seats grew from 12 to 18 (+6) in the last 30 days', 'seats fell from 40 to 12 (-70%)
+    in the last 30 days'; without a baseline (not passed by the core), the level reached."""
     if baseline is None:
         return reason_with(
-            text=f"{label} {verb} to {format_number(value)} in {days_text(window_days)}",
+            text=f"{label} {verb} to {format_number(value)} in the last {days_text(window_days)}",
             metric=metric, value=value, window_days=window_days,
         )
     change = value - baseline
@@ -87,7 +87,7 @@ def change_reason(
         amount = format_number(abs(change))
     text = (
         f"{label} {verb} from {format_number(baseline)} to {format_number(value)} "
-        f"({'-' if change < 0 else '+'}{amount}) in {days_text(window_days)}"
+        f"({'-' if change < 0 else '+'}{amount}) in the last {days_text(window_days)}"
     )
     return reason_with(text=text, metric=metric, value=value, baseline=baseline,
                        window_days=window_days)

@@ -13,7 +13,7 @@ events and scores are read as they are at that moment; they do not make an
 entry by themselves, nor does time (a tenure bound reached).
 
 The reason quotes the first leaf that must hold for the account to be in the
-segment and has a number to tell ("your team has grown to 12 employees",
+segment and has a number to tell ("your team has reached 12 employees",
 "41 of 50 seats used (82%)"); a segment of attributes alone is named
 ("you are now in the segment growing payroll teams").
 """
@@ -100,8 +100,8 @@ class Segment:
         number = format_number(value)
         if isinstance(leaf, AttributeBetween):
             if leaf.name == "employees":
-                grown = leaf.low > float("-inf")  # it entered by reaching a headcount
-                text = (f"your team has grown to {number} employees" if grown
+                reached = leaf.low > float("-inf")  # it entered by reaching a headcount
+                text = (f"your team has reached {number} employees" if reached
                         else f"your team is now {number} employees")
             else:
                 text = f"your {words(leaf.name)} is now {number}"

@@ -1,5 +1,5 @@
 """usage_drop: a gauge falling by at least X% from its highest level within D days
-("seats fell from 40 to 12 (-70%) in 30 days"): a usage collapse, a churn
+("seats fell from 40 to 12 (-70%) in the last 30 days"): a usage collapse, a churn
 signal. Usually a down-sell, offered before the account leaves.
 
 The fall is measured from the highest level of the window (the daily samples
