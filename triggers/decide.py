@@ -49,9 +49,12 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
     if state.has_seen(fingerprint):
         return DUPLICATE
     now = event.occurred_at.timestamp()
+    moves_timers = bool(book.timed)
     # Checked in order of frequency: usage readings are most of the traffic.
     if isinstance(event, UsageEvent):
+        watch = _ReadingWatch(state, event.metric, now, book) if moves_timers else None
         result = _on_usage(state, event, now, book)
+        moves_timers = watch is not None and watch.moved_timers(state, now)
     elif isinstance(event, FeatureGateEvent):
         result = _on_signal(state, event, (FEATURE, event.feature), now, book)
     elif isinstance(event, MilestoneEvent):
@@ -68,27 +71,46 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
         result = on_account(state, event, now, book)
     else:
         result = on_offer_response(state, event, now, book)
-    # The handler has applied its decision; what follows cannot raise.
+    # The handler has applied its decision; the event id is written with it.
     if now > state.seen_at:
         state.seen_at = now
-    if book.timed and _may_move_timers(state, event, book):
-        refresh_timers(state, book)
-    state.remember_event(fingerprint)  # the event id is the last thing written
+    state.remember_event(fingerprint)
+    if moves_timers:
+        try:
+            refresh_timers(state, book)
+        except Exception as exc:  # a bug: the event stays applied, its timers wait
+            state.timers = {}
+            return result._replace(timer_error=type(exc).__name__)
     return result
 
 
-def _may_move_timers(state: AccountState, event: Event, book: RuleBook) -> bool:
-    """Whether this event may move a due time. Any event but a usage reading may.
-    A reading moves only the timers whose `when:` reads its metric, and starts an
-    inactivity count that has no timer yet (the first reading, or the first after
-    a quiet spell was offered); it does not postpone a running count on every
-    reading: that early timer wakes, finds the count moved, and reschedules."""
-    if not isinstance(event, UsageEvent):
-        return True
-    if event.metric in book.timer_metrics:
-        return True
-    timers = state.timers
-    return any(trigger_id not in timers for trigger_id in book.usage_timers)
+class _ReadingWatch:
+    """Whether a usage reading moves a due time, told cheaply: most readings move
+    none, and recomputing every timer per reading would triple its cost.
+
+    A reading moves the timers of timed triggers whose `when:` reads its metric
+    only when one of those conditions changes its answer, and starts the count of
+    an inactivity trigger only when no count was running: the account's first
+    reading, or the first after a quiet spell was offered. It does not postpone a
+    running count: that timer wakes early, finds the count moved, and reschedules."""
+
+    __slots__ = ("_whens", "_held", "_last_usage", "_inactivity")
+
+    def __init__(self, state: AccountState, metric: str, now: float, book: RuleBook) -> None:
+        self._whens = book.timer_whens.get(metric, ())
+        self._held = [when.holds(state, now) for when in self._whens]
+        self._last_usage = state.last_usage_at
+        self._inactivity = book.usage_timers
+
+    def moved_timers(self, state: AccountState, now: float) -> bool:
+        if self._whens and self._held != [when.holds(state, now) for when in self._whens]:
+            return True
+        last = self._last_usage
+        if last is None:
+            return bool(self._inactivity)
+        spells = state.fired_windows
+        return any(spells.get(trigger_id) == last + seconds
+                   for trigger_id, seconds in self._inactivity)
 
 
 def _on_usage(state: AccountState, event: UsageEvent, now: float, book: RuleBook) -> Evaluation:

@@ -26,6 +26,7 @@ class Evaluation(NamedTuple):
     converted: tuple[OfferRecord, ...] = ()  # offers this event converted (an upgrade)
     duplicate: bool = False  # an event id already applied: the state did not change
     ignored: str | None = None  # why the event could not be used (unknown metric, ...)
+    timer_error: str | None = None  # the due times could not be recomputed (a bug): its name
 
 
 # The runtime tests `result is NOTHING` to skip the tally of most events.

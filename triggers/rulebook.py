@@ -22,7 +22,7 @@ from schemas.rules_file import LoadedRules
 from triggers.conditions import FEATURE, Signal, TimedCondition
 from triggers.guards import build_guards
 from triggers.kinds import compile_kind
-from triggers.trigger import OfferTerms, Trigger
+from triggers.trigger import OfferTerms, Trigger, When
 from triggers.when import Compiled, Reads, compile_when
 from triggers.wording import format_number, words
 
@@ -50,10 +50,10 @@ class RuleBook:
     downgrade_to: dict[str, str] = field(default_factory=dict)
     # Time: triggers that fire with no event, at a due time the sweep finds.
     timed: tuple[Trigger, ...] = ()
-    # Metrics whose readings may move a due time (a timed trigger's `when:` reads them).
-    timer_metrics: frozenset[str] = frozenset()
-    # Timed triggers counted from the last usage reading (inactivity).
-    usage_timers: tuple[str, ...] = ()
+    # metric -> the `when:` conditions of timed triggers that read it
+    timer_whens: dict[str, tuple[When, ...]] = field(default_factory=dict)
+    # Timed triggers counted from the last usage reading (inactivity): (id, seconds)
+    usage_timers: tuple[tuple[str, float], ...] = ()
     # metric -> days of daily samples the longest window over it needs
     history_days: dict[str, int] = field(default_factory=dict)
     # What `when:` conditions ask about, and so what accounts keep: recent signals
@@ -69,7 +69,6 @@ class RuleBook:
         listeners: dict[Signal, list[Trigger]] = {}
         timed: list[Trigger] = []
         reads = Reads()  # what the `when:` of every trigger reads
-        timed_reads = Reads()  # ... of the timed ones
         for spec in rules.triggers:
             when = compile_when(spec.when, rules) if spec.when is not None else None
             trigger = _compile_trigger(spec, rules, when)
@@ -80,7 +79,8 @@ class RuleBook:
             if isinstance(trigger.condition, TimedCondition):
                 timed.append(trigger)
                 if when is not None:
-                    timed_reads = timed_reads | when.reads
+                    for metric in when.reads.metrics:
+                        book.timer_whens[metric] = (*book.timer_whens.get(metric, ()), when)
             history = getattr(trigger.condition, "history_days", 0)
             if history:
                 metric = trigger.condition.metric  # type: ignore[attr-defined]
@@ -88,11 +88,11 @@ class RuleBook:
         book.listeners = {signal: tuple(triggers) for signal, triggers in listeners.items()}
         book.timed = tuple(timed)
         book.usage_timers = tuple(
-            t.id for t in timed if getattr(t.condition, "counts_from_usage", False)
+            (t.id, t.condition.seconds) for t in timed  # type: ignore[attr-defined]
+            if getattr(t.condition, "counts_from_usage", False)
         )
         book.tracked_signals = reads.signals
         book.tracked_scores = reads.scores
-        book.timer_metrics = timed_reads.metrics
         book.metric_kinds = {name: metric.kind for name, metric in rules.metrics.items()}
         book.plan_limits = {plan_id: dict(plan.limits) for plan_id, plan in rules.plans.items()}
         book.rank = _upgrade_ranks(rules)

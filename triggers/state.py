@@ -162,7 +162,7 @@ class AccountState:
         if not isinstance(account_id, str):
             raise StateFormatError("a state without 'account_id'")
         get = data.get
-        return cls(
+        state = cls(
             account_id=account_id,
             plan=get("plan"),
             addons=tuple(get("addons") or ()),
@@ -191,6 +191,18 @@ class AccountState:
             signals_at=dict(get("signals_at") or {}),
             scores={k: (v[0], v[1]) for k, v in (get("scores") or {}).items()},
         )
+        if "seen_at" not in data:
+            state._date_from_history()
+        return state
+
+    def _date_from_history(self) -> None:
+        """A state written before the time fields existed: date what it has seen from
+        what it holds, so that a timed trigger does not fire as of before the
+        account's known events (a tenure offer for a window long gone)."""
+        readings = [at for _, at in self.gauges.values()]
+        self.last_usage_at = max(readings, default=None)
+        self.seen_at = max([self.plan_at, *readings, *(at for *_, at in self.tickets.values()),
+                            *self.last_fired.values(), *self.offer_times])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, AccountState) and encode_state(self) == encode_state(other)

@@ -20,48 +20,66 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import orjson
+
 from schemas.events import Event
 from triggers.decide import Evaluation, evaluate
 from triggers.rulebook import RuleBook
 from triggers.schedule import Schedule
-from triggers.state import AccountState
+from triggers.state import AccountState, encode_state
 from triggers.timers import refresh_timers, wake
+
+# How long the timers of an account whose wake raised (a bug) wait to try again:
+# long enough not to flood the logs, short enough that a fixed deploy catches up.
+RETRY_AFTER = 3_600.0
 
 
 class Timeline:
     """The accounts of one partition, their clock and their due times."""
 
-    def __init__(self, book: RuleBook, accounts: dict[str, AccountState] | None = None) -> None:
+    def __init__(
+        self,
+        book: RuleBook,
+        accounts: dict[str, AccountState] | None = None,
+        drop_expired: bool = False,
+    ) -> None:
         self.book = book
         self.accounts: dict[str, AccountState] = accounts if accounts is not None else {}
         self.schedule = Schedule()
+        self.drop_expired = drop_expired  # see timers.wake
 
     def advance(self, now: float) -> list[tuple[AccountState, Evaluation | Exception]]:
         """Move the clock to `now` and fire what is due by then."""
         self.schedule.advance(now)
         return self.sweep()
 
-    def sweep(self) -> list[tuple[AccountState, Evaluation | Exception]]:
-        """Fire what is due by the clock: (account, what its timers did), one per account.
+    def sweep(self, limit: int | None = None) -> list[tuple[AccountState, Evaluation | Exception]]:
+        """Fire what is due by the clock: (account, what its timers did), one per
+        account; at most `limit` accounts (the rest stay due: the live engine lets
+        the event loop breathe between chunks of a large sweep).
 
-        Eager, not a generator: a caller that does not read the results (or stops
-        reading) must not leave due timers unfired. Accounts are taken off the
-        index one at a time; an account whose timers raise (a bug) comes back
-        with the exception and its due times dropped until its next event, and
+        Eager, not a generator: a caller that does not read the results must not
+        leave due timers unfired. Accounts are taken off the index one at a time.
+        A wake that raises (a bug) leaves nothing behind: the account comes back
+        as it was, with the exception, and its timers try again RETRY_AFTER later;
         the other accounts due are still woken."""
         schedule = self.schedule
         if not schedule.has_due():
             return []
         book, accounts, clock = self.book, self.accounts, schedule.clock
         woken: list[tuple[AccountState, Evaluation | Exception]] = []
-        while (account_id := schedule.pop_due()) is not None:
+        while (limit is None or len(woken) < limit) and (
+            account_id := schedule.pop_due()
+        ) is not None:
             state = accounts.get(account_id)
             if state is None:
                 continue  # deleted since it was scheduled
+            before = encode_state(state)
             try:
-                result: Evaluation | Exception = wake(state, clock, book)
+                result: Evaluation | Exception = wake(state, clock, book, self.drop_expired)
             except Exception as exc:
-                state.timers = {}
+                state = accounts[account_id] = AccountState.from_dict(orjson.loads(before))
+                state.timers = dict.fromkeys(state.timers, clock + RETRY_AFTER)
                 result = exc
             schedule.track(state)
             woken.append((state, result))

@@ -88,9 +88,11 @@ def refresh_timers(state: AccountState, book: RuleBook) -> None:
     state.timers = timers
 
 
-def wake(state: AccountState, now: float, book: RuleBook) -> Evaluation:
+def wake(state: AccountState, now: float, book: RuleBook, drop_expired: bool = False) -> Evaluation:
     """Fire the account's timed triggers due by `now`, each at its own due time and
-    in time order (one offer's cap and cooldown apply to the next), then reschedule."""
+    in time order (one offer's cap and cooldown apply to the next), then reschedule.
+    `drop_expired`: an offer that would have expired by `now` is not made (the live
+    wall clock after downtime; replay and the event clock make it, dated when due)."""
     offers: list[Offer] = []
     suppressed: list[Suppression] = []
     for _ in range(MAX_FIRES):
@@ -102,9 +104,21 @@ def wake(state: AccountState, now: float, book: RuleBook) -> Evaluation:
         if not due:
             break
         at = min(found_at for found_at, _, _ in due)
-        firings = [Firing(trigger, MET, at, None, window.anchor)
-                   for found_at, trigger, window in due if found_at == at]
         windows = {trigger.id: window.key for found_at, trigger, window in due if found_at == at}
+        firings = []
+        for found_at, trigger, window in due:
+            if found_at != at:
+                continue
+            if drop_expired and at + trigger.offer.valid_for <= now:
+                # Its offer would expire before it is sent (the engine was down, or
+                # caught up on a long backlog in wall mode): the moment has passed.
+                suppressed.append(Suppression(trigger.id, "expired"))
+                state.fired_windows[trigger.id] = window.key
+                del windows[trigger.id]
+            else:
+                firings.append(Firing(trigger, MET, at, None, window.anchor))
+        if not firings:
+            continue
         occurred_at = datetime.fromtimestamp(at, UTC)
         choice = choose(state, firings, [], f"due:{_rfc3339(occurred_at)}", occurred_at, at,
                         book, Pending())

@@ -40,6 +40,10 @@ from triggers.decide import NOTHING
 
 log = logging.getLogger(__name__)
 
+# Accounts woken per step of a sweep before the event loop gets a turn: ~1k wakes
+# take tens of milliseconds, far below a heartbeat interval.
+SWEEP_CHUNK = 1_000
+
 class Engine:
     """One member of the engine's consumer group. `start()`, `run()`, `stop()`."""
 
@@ -183,7 +187,7 @@ class Engine:
                         await self._refetch(batch)
                         continue
                     for tp, records in batch.items():
-                        self._process(tp, records)
+                        await self._process(tp, records)
                     if time.monotonic() >= self._next_sweep:
                         self._next_sweep = time.monotonic() + sweep_interval
                         await self._sweep()
@@ -256,7 +260,9 @@ class Engine:
 
     # -- the hot path ------------------------------------------------------
 
-    def _process(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _process(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
         """Decide each record in order, with the partition's timers swept as its
         clock moves (the steps of triggers/timeline.py, so that replay agrees)."""
         store = self.stores.get(tp.partition)
@@ -268,6 +274,9 @@ class Engine:
         schedule = timeline.schedule
         router, metrics = self._router, self.metrics
         partitions = self.partitions
+        max_skew = self.settings.max_future_skew_s
+        future_reason = (f"occurred_at: more than {max_skew:g} s after the record was produced "
+                         "(its partition's clock would jump ahead)")
         accounts, applied, dirty = store.accounts, store.applied, store.dirty
         for record in records:
             try:
@@ -284,9 +293,12 @@ class Engine:
                 continue
             now = event.occurred_at.timestamp()
             if now > schedule.clock:
+                if record.timestamp > 0 and now > record.timestamp / 1000 + max_skew:
+                    router.dead_letter(record, future_reason)
+                    continue
                 schedule.clock = now  # the timers due by this event's time fire first
                 if schedule.has_due():
-                    self._fire_timers(store)
+                    await self._fire_timers(store)
             if applied.get(account_id, -1) >= record.offset:
                 metrics.replayed += 1
                 continue
@@ -311,7 +323,7 @@ class Engine:
             if result is not NOTHING:  # most events: state updated, nothing fired
                 self._publish(store, result)
             if schedule.has_due():
-                self._fire_timers(store)  # what this event made due (a renewal learned late)
+                await self._fire_timers(store)  # what this event made due (a renewal learned late)
         metrics.events += len(records)
         self._pending_events += len(records)
         self._positions[tp] = records[-1].offset + 1
@@ -322,6 +334,10 @@ class Engine:
         assert self._writer is not None
         metrics = self.metrics
         metrics.decisions.add(result)
+        if result.timer_error is not None:
+            log.error("due times of an account on partition %d could not be computed: %s; "
+                      "they wait for its next event", store.partition, result.timer_error)
+            metrics.timer_errors += 1
         already_sent = store.already_sent
         for offer in result.offers:
             if already_sent and offer.offer_id in already_sent:
@@ -331,20 +347,28 @@ class Engine:
             self._writer.write(self.settings.topics.offers, store.partition,
                                offer.account_id.encode(), offer.model_dump_json().encode())
 
-    def _fire_timers(self, store: PartitionState) -> None:
+    async def _fire_timers(self, store: PartitionState) -> None:
         """Wake the partition's accounts due by its clock; what they change is
-        checkpointed like the work of an event."""
-        assert store.timeline is not None
-        for state, result in store.timeline.sweep():
-            store.dirty.add(state.account_id)
-            self._pending_events += 1
-            self.metrics.timer_wakes += 1
-            if isinstance(result, Exception):
-                log.error("timers of an account on partition %d could not be decided: %s; "
-                          "they wait for its next event", store.partition, type(result).__name__)
-                self.metrics.timer_errors += 1
-            elif result is not NOTHING:
-                self._publish(store, result)
+        checkpointed like the work of an event. In chunks: a sweep of many due
+        accounts (a cohort that signed up together) must not starve heartbeats."""
+        timeline = store.timeline
+        assert timeline is not None
+        while True:
+            woken = timeline.sweep(limit=SWEEP_CHUNK)
+            for state, result in woken:
+                store.dirty.add(state.account_id)
+                self._pending_events += 1
+                self.metrics.timer_wakes += 1
+                if isinstance(result, Exception):
+                    log.error("timers of an account on partition %d could not be decided: "
+                              "%s; they try again later", store.partition,
+                              type(result).__name__)
+                    self.metrics.timer_errors += 1
+                elif result is not NOTHING:
+                    self._publish(store, result)
+            if len(woken) < SWEEP_CHUNK:
+                return
+            await asyncio.sleep(0)
 
     async def _sweep(self) -> None:
         """Between batches: in wall mode, move each caught-up partition's clock to the
@@ -358,18 +382,27 @@ class Engine:
             if store is None or store.timeline is None:
                 continue
             schedule = store.timeline.schedule
-            if wall and await self._caught_up(tp):
+            if wall and self._caught_up(tp):
                 schedule.advance(time.time())
             if schedule.has_due():
-                self._fire_timers(store)
+                await self._fire_timers(store)
 
-    async def _caught_up(self, tp: TopicPartition) -> bool:
-        """Every record of the partition known to the last fetch has been decided."""
+    def _caught_up(self, tp: TopicPartition) -> bool:
+        """Every record of the partition known to the last fetch has been decided.
+        Read from the consumer's own position, without waiting: `position()` may
+        wait for an offset reset, and this runs under the engine's lock."""
         consumer = self._consumer
         assert consumer is not None
         end = (consumer.last_stable_offset(tp) if self.settings.transactions
                else consumer.highwater(tp))
-        return end is not None and await consumer.position(tp) >= end
+        # aiokafka keeps the position in its subscription state; no public sync read.
+        subscription = consumer._subscription.subscription
+        assignment = subscription.assignment if subscription is not None else None
+        partition_state = assignment.state_value(tp) if assignment is not None else None
+        if end is None or partition_state is None or not partition_state.has_valid_position:
+            return False
+        position: int = partition_state.position
+        return bool(position >= end)
 
     # -- checkpoints -------------------------------------------------------
 

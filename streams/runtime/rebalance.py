@@ -166,7 +166,9 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self._restoring = None
         for partition, store in restored.items():
             await self._check_position(TopicPartition(topics.events, partition), store)
-            store.attach(engine.book)
+            # The wall clock may find timers due long ago (the worker was down):
+            # an offer that would arrive expired is not made.
+            store.attach(engine.book, drop_expired=settings.clock == "wall")
         engine.stores.update(restored)
         engine.metrics.restore_seconds = time.monotonic() - started
         engine.metrics.restored_accounts = sum(len(s.accounts) for s in restored.values())

@@ -107,5 +107,9 @@ class EngineSettings(BaseSettings):
     # How often the sweep looks for due timers when no record arrives: bounds how
     # late a timed offer is in wall mode. The look is one comparison per partition.
     sweep_interval_ms: int = Field(default=1_000, ge=10)
+    # An event dated further than this after its Kafka record was produced goes
+    # to the dead-letter topic: a partition's clock never goes back, so one event
+    # dated next year would make every timer on it due at once, for good.
+    max_future_skew_s: float = Field(default=86_400, gt=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)

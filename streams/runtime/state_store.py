@@ -75,10 +75,10 @@ class PartitionState:
         self.written_clock = NEVER  # the clock in the last partition record written
         self.timeline: Timeline | None = None
 
-    def attach(self, book: RuleBook) -> Timeline:
+    def attach(self, book: RuleBook, drop_expired: bool = False) -> Timeline:
         """Put the accounts on a timeline under these rules: the clock where the last
         checkpoint left it, every due time recomputed and indexed."""
-        timeline = Timeline(book, self.accounts)
+        timeline = Timeline(book, self.accounts, drop_expired)
         timeline.schedule.advance(self.restored_clock)
         timeline.reschedule()
         self.timeline = timeline

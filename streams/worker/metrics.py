@@ -79,7 +79,7 @@ class EngineCollector(Collector):
                        "Offers decided again after a crash and found already sent.",
                        m.offers_not_resent)
         yield _counter("timer_wakes", "Accounts woken by the sweep at a due time.", m.timer_wakes)
-        yield _counter("timer_errors", "Wakes that raised; those timers wait for an event.",
+        yield _counter("timer_errors", "Due times that could not be decided (a bug); retried.",
                        m.timer_errors)
         yield _gauge("timers_scheduled", "Accounts with a due time, on the partitions held.",
                      m.timers_scheduled)

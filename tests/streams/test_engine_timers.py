@@ -203,3 +203,29 @@ async def test_a_worker_killed_after_a_timed_offer_does_not_send_it_again_and_lo
         worker.wait(30)
     assert_each_offer_once(records, wanted)
     assert not_resent and not_resent >= len(first_half_timed)
+
+
+async def test_an_event_dated_far_ahead_of_its_record_goes_to_the_dlq_and_moves_no_clock(
+    kafka: KafkaUnderTest, topic_prefix: str
+) -> None:
+    """One event dated next year would make every timer of its partition due at
+    once, for good (a clock never goes back): it is refused instead."""
+    settings = settings_for(kafka, topic_prefix, partitions=1, clock="event")
+    now = time.time()
+    dated = [
+        event_json("subscription", "acme", 0, "s-1", plan="basic", started_at=_at(-10),
+                   renews_at=_at(100)),
+    ]
+    ahead = orjson.dumps({"event_id": "far", "account_id": "acme", "type": "milestone",
+                          "name": "project_completed",
+                          "occurred_at": datetime.fromtimestamp(now + 400 * 86_400,
+                                                                UTC).isoformat()})
+    async with running_engine(settings, BOOK) as engine:
+        await send_lines(kafka.bootstrap_servers, settings.topics.events, [*dated, ahead])
+        dead = await read_topic(kafka.bootstrap_servers, settings.topics.dlq, 1)
+        await wait_until(lambda: engine.metrics.events == 2, 30, "both events")
+        clock = engine.stores[0].clock
+    assert [r.value for r in dead] == [ahead]
+    assert b"more than 86400 s after the record was produced" in dict(dead[0].headers)[
+        "upsell.error"]
+    assert clock == T0.timestamp()  # the subscription's time, not next year's

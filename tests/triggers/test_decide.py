@@ -7,7 +7,7 @@ import pytest
 
 from schemas.events import decode_event
 from tests.factories import DEFAULT_TRIGGERS, Account, book, event_json, fired
-from triggers import AccountState, evaluate
+from triggers import AccountState, RuleBook, evaluate
 from triggers.offers import offer_id_for
 from triggers.state import SEEN_CHARS, encode_state
 
@@ -217,3 +217,55 @@ def test_an_exception_in_the_core_leaves_the_state_untouched_and_the_redrive_cou
     assert not redriven.duplicate
     assert redriven == expected
     assert encode_state(account.state) == encode_state(twin.state)
+
+
+TENURE_FOR_TEAMS = """
+triggers:
+  - {id: seats-80, kind: usage_threshold, metric: seats, levels: [80],
+     offer: {kind: upsell, recommend: next_tier}}
+  - {id: tenure, kind: tenure, from_days: 30, to_days: 60, when: {metric: seats, at_least: 3},
+     offer: {kind: upsell, recommend: next_tier}}
+  - {id: quiet, kind: inactivity, days: 21, offer: {kind: cross_sell, recommend: "addon:reports"}}
+"""
+
+
+def test_a_reading_recomputes_due_times_only_when_it_changes_a_timed_segment_or_starts_a_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import triggers.decide
+
+    refreshed: list[str] = []
+    real = triggers.decide.refresh_timers
+
+    def counting(state: AccountState, rules: RuleBook) -> None:
+        refreshed.append(state.account_id)
+        real(state, rules)
+
+    monkeypatch.setattr(triggers.decide, "refresh_timers", counting)
+    account = Account(book(triggers=TENURE_FOR_TEAMS), signed_up_day=-10)
+    refreshed.clear()
+    account.seats(1, day=1)  # the first reading starts the quiet count
+    assert len(refreshed) == 1
+    account.seats(2, day=2)  # moves no due time: the segment still does not hold
+    account.send("usage", day=2, metric="api_calls", delta=5)
+    assert len(refreshed) == 1
+    account.seats(3, day=3)  # the tenure's segment now holds
+    assert len(refreshed) == 2 and "tenure" in account.state.timers
+    account.seats(4, day=4)
+    assert len(refreshed) == 2
+
+
+def test_due_times_that_cannot_be_computed_leave_the_event_applied_and_say_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import triggers.decide
+
+    def broken(state: AccountState, rules: RuleBook) -> None:
+        raise ZeroDivisionError
+
+    account = Account(book(triggers=TENURE_FOR_TEAMS), signed_up_day=-10)
+    monkeypatch.setattr(triggers.decide, "refresh_timers", broken)
+    result = account.send("milestone", day=1, event_id="m-1", name="anything")
+    assert result.timer_error == "ZeroDivisionError"
+    assert account.state.timers == {}
+    assert account.send("milestone", day=1, event_id="m-1", name="anything").duplicate

@@ -50,7 +50,10 @@ def test_a_version_1_state_is_written_back_the_same_and_names_its_format() -> No
     written = orjson.loads(encode_state(AccountState.from_dict(golden())))
     added_since = {key: value for key, value in orjson.loads(encode_state(AccountState("x"))).items()
                    if key not in golden()}  # fields with defaults added after version 1
-    assert written == {**golden(), "v": STATE_FORMAT, **added_since}
+    # ... except the two a state of before time is dated with, from what it holds.
+    dated = {"seen_at": 1772960400.0, "last_usage_at": 1772960400.0}  # its seats reading
+    assert {key: written[key] for key in dated} == dated
+    assert written == {**golden(), "v": STATE_FORMAT, **added_since, **dated}
     assert AccountState.from_dict(written) == AccountState.from_dict(golden())
 
 
@@ -116,3 +119,22 @@ def test_a_timed_offer_id_is_pinned() -> None:
     assert offer_id_for("acme", "quiet-21-days", "due:2026-03-31T09:00:00Z") == (
         "7076987d459efa0c4a2c9dd5d83276da"
     )
+
+
+def test_a_state_of_before_time_makes_no_timed_offer_dated_before_its_known_events() -> None:
+    """Upgrading an engine: accounts restored from a changelog written before the
+    time fields existed must not get offers for windows long gone."""
+    from schemas.events import decode_event
+    from tests.factories import event_json, example_book
+    from triggers.table import AccountTable
+
+    state = AccountState.from_dict({**golden(), "signed_up_at": 1704067200.0,  # 2024-01-01
+                                    "tickets": {}, "low_score_until": None})  # nothing holds
+    table = AccountTable(example_book())
+    table.accounts[state.account_id] = state
+    table.reschedule()
+    results = table.apply(decode_event(event_json("usage", state.account_id, 10, "after-upgrade",
+                                                  metric="api_calls", delta=1)))
+    made = [offer for result in results for offer in result.offers]
+    assert all(offer.created_at.timestamp() >= 1772960400.0 for offer in made)
+    assert "tenure-3-6-months" not in {offer.trigger_id for offer in made}

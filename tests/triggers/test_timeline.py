@@ -12,7 +12,7 @@ from tests.triggers.timed import Partition, fired_at, iso, moment, offers_of
 from triggers import Evaluation, RuleBook
 from triggers.state import AccountState, encode_state
 from triggers.table import AccountTable
-from triggers.timeline import Timeline
+from triggers.timeline import RETRY_AFTER, Timeline
 from triggers.timers import wake
 
 TIMED = """
@@ -41,9 +41,10 @@ class CountedWakes:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.accounts: list[str] = []
 
-        def counted(state: AccountState, now: float, rules: RuleBook) -> Evaluation:
+        def counted(state: AccountState, now: float, rules: RuleBook,
+                    drop_expired: bool = False) -> Evaluation:
             self.accounts.append(state.account_id)
-            return wake(state, now, rules)
+            return wake(state, now, rules, drop_expired)
 
         monkeypatch.setattr("triggers.timeline.wake", counted)
 
@@ -75,11 +76,12 @@ def test_an_early_inactivity_timer_costs_a_wake_per_quiet_period_not_per_reading
     made = []
     for day in range(1, 60):
         made += accounts.seats(1, "a", day=day)  # a reading a day: never quiet for 21 days
-    # The due time of the subscription + 21 days (day 21) wakes it, and it moves on to
-    # the last reading + 21 days (day 41), and so on: two wakes in 59 readings, no offer.
+    # The first reading starts the count (day 1 + 21 = 22); that timer wakes it, and it
+    # moves on to the last reading + 21 days (day 42), and so on: two wakes in 59
+    # readings, no offer.
     assert wakes.accounts == ["a", "a"]
     assert made == []
-    assert accounts.state("a").timers == {"quiet": moment(61).timestamp()}
+    assert accounts.state("a").timers == {"quiet": moment(62).timestamp()}
 
 
 def test_a_state_round_trip_keeps_timers_and_fired_windows() -> None:
@@ -184,7 +186,7 @@ def test_an_account_deleted_after_it_was_scheduled_is_skipped() -> None:
     assert woken == ["b"]
 
 
-def test_a_sweep_that_fails_for_one_account_leaves_the_others_due(
+def test_a_sweep_that_fails_for_one_account_leaves_it_as_it_was_and_the_others_due(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     timeline = Timeline(rules(guards=""))
@@ -192,18 +194,31 @@ def test_a_sweep_that_fails_for_one_account_leaves_the_others_due(
         line = event_json("subscription", account, 0, f"s-{account}", plan="basic",
                           started_at=iso(-10), renews_at=iso(100))
         timeline.apply(timeline.get(account), decode_event(line))
-    def failing(state: AccountState, now: float, rules: RuleBook) -> Evaluation:
+    before = encode_state(timeline.accounts["a"])
+
+    def failing_after_an_offer(state: AccountState, now: float, rules: RuleBook,
+                               drop_expired: bool = False) -> Evaluation:
+        result = wake(state, now, rules)  # applies its offers to the state, then:
         if state.account_id == "a":
             raise RuntimeError("a bug in the core")
-        return wake(state, now, rules)
+        return result
 
-    monkeypatch.setattr("triggers.timeline.wake", failing)
+    monkeypatch.setattr("triggers.timeline.wake", failing_after_an_offer)
     woken = timeline.advance(moment(40).timestamp())
     failed = [state.account_id for state, result in woken if isinstance(result, Exception)]
     offered = [state.account_id for state, result in woken
                if not isinstance(result, Exception) and result.offers]
     assert failed == ["a"] and offered == ["b", "c"]
-    assert timeline.accounts["a"].timers == {}  # waits for its next event
+    restored = timeline.accounts["a"]
+    assert restored.offers == [] and restored.fired_windows == {}  # nothing of it stayed
+    assert {k: v for k, v in orjson.loads(encode_state(restored)).items() if k != "timers"} == {
+        k: v for k, v in orjson.loads(before).items() if k != "timers"}
+    # It tries again an hour later, and a fixed wake then makes its offer.
+    monkeypatch.undo()
+    assert timeline.advance(moment(40).timestamp() + RETRY_AFTER - 1) == []
+    retried = timeline.advance(moment(40).timestamp() + RETRY_AFTER)
+    assert [state.account_id for state, result in retried
+            if not isinstance(result, Exception) and result.offers] == ["a"]
 
 
 def test_advance_fires_what_is_due_even_when_its_results_are_not_read() -> None:

@@ -270,8 +270,8 @@ def test_the_rule_book_tracks_the_signals_scores_and_timer_metrics_conditions_re
     rules = book(triggers=SEATS_AFTER_MILESTONE)
     assert rules.tracked_signals == frozenset({"milestone:project_completed"})
     assert rules.tracked_scores == frozenset({"nps"})
-    assert rules.timer_metrics == frozenset({"api_calls"})  # read by the timed trigger only
-    assert book().tracked_signals == frozenset() and book().timer_metrics == frozenset()
+    assert set(rules.timer_whens) == {"api_calls"}  # read by the timed trigger only
+    assert book().tracked_signals == frozenset() and book().timer_whens == {}
 
 
 def test_a_trigger_fires_only_while_its_when_holds() -> None:
