@@ -34,7 +34,11 @@ class Reason(BaseModel):
     baseline: float | None = Field(
         default=None, description="Growth or drop: the level the change is measured from."
     )
-    window_days: float | None = Field(default=None, description="The window a change is measured over.")
+    window_days: float | None = Field(
+        default=None,
+        description="Growth or drop: the window the change is measured over; "
+                    "inactivity: the days without usage.",
+    )
     days_left: float | None = Field(
         default=None, description="Forecast: days until the limit; renewal: days until renewal."
     )

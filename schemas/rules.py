@@ -249,6 +249,13 @@ class ForecastTrigger(_TriggerBase):
     window_days: Annotated[int, Field(ge=2, le=366)] = 30
     min_samples: Annotated[int, Field(ge=2, le=366)] = 5
 
+    @model_validator(mode="after")
+    def _reachable(self) -> ForecastTrigger:
+        if self.min_samples > self.window_days:
+            raise ValueError("min_samples cannot exceed window_days (one sample per day): "
+                             "it could never fire")
+        return self
+
 
 class SegmentTrigger(_TriggerBase):
     """Fires when an account enters the segment its `when` describes ("payroll

@@ -153,12 +153,14 @@ class AfterDownSell:
     def holds_back(
         self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
     ) -> bool:
-        return any(record.kind == "down_sell" and 0 <= now - record.created_at < self.seconds
+        # abs(): like the cooldown, a late event still counts as close to the down-sell.
+        return any(record.kind == "down_sell" and abs(now - record.created_at) < self.seconds
                    for record in state.offers)
 
     def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
         return max(record.created_at for record in state.offers
-                   if record.kind == "down_sell" and record.created_at <= now) + self.seconds
+                   if record.kind == "down_sell"
+                   and abs(now - record.created_at) < self.seconds) + self.seconds
 
 
 def build_guards(

@@ -111,3 +111,10 @@ def test_rules_version_changes_with_the_content() -> None:
     b = parse_rules(GOOD + "\n# a comment\n")
     assert a.rules.version == b.rules.version
     assert a.version != b.version
+
+
+def test_a_forecast_that_could_never_fire_is_refused() -> None:
+    text = GOOD.replace("    min_samples: 5\n", "    min_samples: 40\n")
+    assert text != GOOD
+    [problem] = problems(text)
+    assert "min_samples cannot exceed window_days" in problem

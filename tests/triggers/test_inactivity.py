@@ -57,17 +57,6 @@ def test_once_per_quiet_spell() -> None:
     assert accounts.state().timers == {}
 
 
-def test_usage_after_a_spell_starts_a_new_one_once_an_event_recomputes_the_timers() -> None:
-    accounts = partition()
-    accounts.subscribe(day=-1, plan="pro", signed_up_day=-10)
-    accounts.seats(4, day=0)
-    made = accounts.advance(100)
-    made += accounts.seats(4, day=110)
-    made += accounts.send("nps", day=111, score=8)
-    made += accounts.advance(1000)
-    assert fired_at(made) == [("quiet", moment(21)), ("quiet", moment(131))]
-
-
 def test_usage_after_a_spell_starts_a_new_one() -> None:
     accounts = partition()
     accounts.subscribe(day=-1, plan="pro", signed_up_day=-10)

@@ -138,3 +138,24 @@ def test_a_state_of_before_time_makes_no_timed_offer_dated_before_its_known_even
     made = [offer for result in results for offer in result.offers]
     assert all(offer.created_at.timestamp() >= 1772960400.0 for offer in made)
     assert "tenure-3-6-months" not in {offer.trigger_id for offer in made}
+
+
+def test_the_id_and_cause_of_a_timed_offer_made_by_a_wake_are_pinned() -> None:
+    """The quiet-spell offer of the golden account above, made again by the sweep:
+    its id and cause must never change for the same decision."""
+    from datetime import timedelta
+
+    from schemas.events import decode_event
+    from tests.factories import T0, event_json, example_book
+    from triggers.table import AccountTable
+
+    table = AccountTable(example_book())
+    table.apply(decode_event(event_json(
+        "subscription", "acme", 0, "e1", plan="basic",
+        started_at=(T0 - timedelta(days=120)).isoformat(),
+        renews_at=(T0 + timedelta(days=200)).isoformat())))
+    table.apply(decode_event(event_json("usage", "acme", 8, "u8", metric="seats", value=7)))
+    [offer] = [o for r in table.advance((T0 + timedelta(days=40)).timestamp()) for o in r.offers]
+    assert (offer.trigger_id, offer.caused_by, offer.offer_id) == (
+        "quiet-21-days", "due:2026-03-31T09:00:00Z", "7076987d459efa0c4a2c9dd5d83276da"
+    )
