@@ -34,15 +34,12 @@ from streams.runtime.rebalance import Rebalance
 from streams.runtime.routing import Router, forwarded_from, home_partition
 from streams.runtime.settings import EngineSettings
 from streams.runtime.state_store import PartitionState
+from streams.runtime.sweep import Sweep
 from streams.runtime.topics import ensure_topics
 from triggers import AccountState, Evaluation, RuleBook
 from triggers.decide import NOTHING
 
 log = logging.getLogger(__name__)
-
-# Accounts woken per step of a sweep before the event loop gets a turn: ~1k wakes
-# take tens of milliseconds, far below a heartbeat interval.
-SWEEP_CHUNK = 1_000
 
 class Engine:
     """One member of the engine's consumer group. `start()`, `run()`, `stop()`."""
@@ -65,6 +62,7 @@ class Engine:
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._rebalance = Rebalance(self)
+        self._sweep = Sweep(self)
         self._rebalance_timeout_ms = max(settings.session_timeout_ms, 30_000)
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -190,7 +188,7 @@ class Engine:
                         await self._process(tp, records)
                     if time.monotonic() >= self._next_sweep:
                         self._next_sweep = time.monotonic() + sweep_interval
-                        await self._sweep()
+                        await self._sweep.between_batches()
                     await self._writer.send()  # offers go out now, not at the checkpoint
                     if self._checkpoint_due():
                         await self._checkpoint()
@@ -298,7 +296,7 @@ class Engine:
                     continue
                 schedule.clock = now  # the timers due by this event's time fire first
                 if schedule.has_due():
-                    await self._fire_timers(store)
+                    await self._sweep.fire(store)
             if applied.get(account_id, -1) >= record.offset:
                 metrics.replayed += 1
                 continue
@@ -321,14 +319,14 @@ class Engine:
                 store.applied_forward(account_id, *origin)
             dirty.add(account_id)
             if result is not NOTHING:  # most events: state updated, nothing fired
-                self._publish(store, result)
+                self.publish(store, result)
             if schedule.has_due():
-                await self._fire_timers(store)  # what this event made due (a renewal learned late)
+                await self._sweep.fire(store)  # what this event made due (a renewal learned late)
         metrics.events += len(records)
         self._pending_events += len(records)
         self._positions[tp] = records[-1].offset + 1
 
-    def _publish(self, store: PartitionState, result: Evaluation) -> None:
+    def publish(self, store: PartitionState, result: Evaluation) -> None:
         """Count what was decided and send its offers, but not those a crash made the
         engine decide again after they were sent (see checkpoint.py)."""
         assert self._writer is not None
@@ -346,63 +344,6 @@ class Engine:
                 continue
             self._writer.write(self.settings.topics.offers, store.partition,
                                offer.account_id.encode(), offer.model_dump_json().encode())
-
-    async def _fire_timers(self, store: PartitionState) -> None:
-        """Wake the partition's accounts due by its clock; what they change is
-        checkpointed like the work of an event. In chunks: a sweep of many due
-        accounts (a cohort that signed up together) must not starve heartbeats."""
-        timeline = store.timeline
-        assert timeline is not None
-        while True:
-            woken = timeline.sweep(limit=SWEEP_CHUNK)
-            for state, result in woken:
-                store.dirty.add(state.account_id)
-                self._pending_events += 1
-                self.metrics.timer_wakes += 1
-                if isinstance(result, Exception):
-                    log.error("timers of an account on partition %d could not be decided: "
-                              "%s; they try again later", store.partition,
-                              type(result).__name__)
-                    self.metrics.timer_errors += 1
-                elif result is not NOTHING:
-                    self._publish(store, result)
-            if len(woken) < SWEEP_CHUNK:
-                return
-            await asyncio.sleep(0)
-
-    async def _sweep(self) -> None:
-        """Between batches: in wall mode, move each caught-up partition's clock to the
-        wall clock; then fire what is due. A partition with a backlog keeps its
-        event-time clock, so a timer never jumps ahead of events still waiting."""
-        consumer = self._consumer
-        assert consumer is not None
-        wall = self.settings.clock == "wall"
-        for tp in consumer.assignment():
-            store = self.stores.get(tp.partition)
-            if store is None or store.timeline is None:
-                continue
-            schedule = store.timeline.schedule
-            if wall and self._caught_up(tp):
-                schedule.advance(time.time())
-            if schedule.has_due():
-                await self._fire_timers(store)
-
-    def _caught_up(self, tp: TopicPartition) -> bool:
-        """Every record of the partition known to the last fetch has been decided.
-        Read from the consumer's own position, without waiting: `position()` may
-        wait for an offset reset, and this runs under the engine's lock."""
-        consumer = self._consumer
-        assert consumer is not None
-        end = (consumer.last_stable_offset(tp) if self.settings.transactions
-               else consumer.highwater(tp))
-        # aiokafka keeps the position in its subscription state; no public sync read.
-        subscription = consumer._subscription.subscription
-        assignment = subscription.assignment if subscription is not None else None
-        partition_state = assignment.state_value(tp) if assignment is not None else None
-        if end is None or partition_state is None or not partition_state.has_valid_position:
-            return False
-        position: int = partition_state.position
-        return bool(position >= end)
 
     # -- checkpoints -------------------------------------------------------
 
