@@ -3,12 +3,16 @@
 `make_events` is the traffic of a B2B SaaS product: each account is set up by a
 subscription (plan, signup date, renewal date) and an account event (industry,
 headcount, contract term), then usage-heavy traffic follows over 60 days of
-event time, most of it from the busiest fifth of the accounts. It exercises
-every kind of the example rules: seat readings on many days (the daily samples
-behind growth, forecast and usage drops; some teams grow, some shrink),
-renewals due within the run, tenure windows that open during it, accounts that
-go quiet, headcounts that grow into the payroll segment, tickets that hold
-offers back, and plan changes that move renewals.
+event time. Every account takes its turn in a fixed rotation (40% of the
+traffic, each turn a usage reading: at 1M events over 100k accounts, one every
+~19 days per account), and the busiest fifth of the accounts sends the other
+60% at random; a tenth of the accounts goes quiet for good at some moment. It exercises every kind of the
+example rules: seat readings on many days (the daily samples behind growth,
+forecast and usage drops; some teams grow, some shrink), renewals due within
+the run, tenure windows that open during it, accounts that go quiet (the
+dormant ones, 21 days after their last event), headcounts that grow into the
+payroll segment, tickets that hold offers back, and plan changes that move
+renewals.
 
 The throughput phases of `make bench` and `make bench-core` send it; the latency
 phase sends it at the pace of its wall clock, mixed with accounts made to fire
@@ -18,6 +22,7 @@ many offers to wait for.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass
@@ -40,6 +45,7 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 SPAN = timedelta(days=60)
 HOT_ACCOUNTS = 0.2  # the busiest accounts: a fifth of them ...
 HOT_TRAFFIC = 0.6  # ... send 60% of the traffic (about 14 seat readings each in 60 days)
+DORMANT = 0.1  # accounts that stop sending at a moment of the run
 ANNUAL = 0.3  # accounts on an annual contract (the renewal offer is for them)
 PAYROLL = 0.15  # accounts of industry payroll (the accounting cross-sell)
 INDUSTRIES = ("software", "retail", "health", "finance", "education")
@@ -86,9 +92,12 @@ def new_account(rnd: random.Random, at: datetime) -> Account:
                    employees=rnd.randint(2, 12) if industry == "payroll" else rnd.randint(1, 200))
 
 
-def traffic(rnd: random.Random, account: Account, n: int, at: datetime) -> dict[str, object]:
-    """One event of the account's traffic (without ids and time)."""
-    roll = rnd.random()
+def traffic(
+    rnd: random.Random, account: Account, n: int, at: datetime, usage: bool = False
+) -> dict[str, object]:
+    """One event of the account's traffic (without ids and time); `usage`: a usage
+    reading (an account's turn in the rotation: it uses the product)."""
+    roll = rnd.random() * (0.90 if usage else 1.0)
     if roll < 0.45:
         account.seats = max(1, account.seats + rnd.choice(SEAT_STEPS[account.trend]))
         return {"type": "usage", "metric": "seats", "value": account.seats}
@@ -142,12 +151,20 @@ def make_events(
              "country": rnd.choice(COUNTRIES),
              "contract_term": "annual" if account.term == YEAR else "monthly"})
     busiest = max(1, int(accounts * HOT_ACCOUNTS))
+    rotation = list(range(accounts))
+    rnd.shuffle(rotation)
+    turns = itertools.cycle(rotation)
+    stops = {number: start + span * rnd.random()
+             for number in rnd.sample(range(accounts), int(accounts * DORMANT))}
     remaining = max(0, count - len(lines))
     step = span / max(remaining, 1)
     for n in range(remaining):
-        number = rnd.randrange(busiest) if rnd.random() < HOT_TRAFFIC else rnd.randrange(accounts)
         moment = start + step * n
-        body = traffic(rnd, table[number], number, moment)
+        turn = rnd.random() >= HOT_TRAFFIC
+        number = next(turns) if turn else rnd.randrange(busiest)
+        while number in stops and moment > stops[number]:  # gone quiet: the next in turn
+            number, turn = next(turns), True
+        body = traffic(rnd, table[number], number, moment, usage=turn)
         add({"event_id": f"e-{n}", "account_id": f"acct-{number}",
              "occurred_at": moment.isoformat(), **body})
     return lines[:count]
