@@ -12,7 +12,7 @@ each returns its figures as plain JSON data, which report.py prints.
               the changelog on assignment
   latency     event-to-offer latency at a steady rate (sent with
               streams.cli.producer.EventProducer), the run's EngineSettings
-              (the benchmark's: the defaults)
+              (the benchmark's: the defaults but the event clock)
 
 Engine phases: the workers start on the fresh, still empty topic and join the
 group (5-18 s on the embedded broker, not counted). Once every partition is
@@ -314,7 +314,7 @@ def decided_ages(send_times: list[float], decided: list[list[float]]) -> list[tu
 
 async def latency(cluster: Cluster, rate: int, seconds: float) -> Json:
     """Steady traffic at `rate` events/s for `seconds`, through an engine with the
-    run's settings (the benchmark: the defaults); offers read back by a consumer here."""
+    run's settings (the benchmark: the defaults but the event clock); offers read back by a consumer here."""
     topics = await cluster.fresh_topics("latency")
     plan = latency_events(rate, seconds)
     expected = expected_offers([line for line, _ in plan], cluster.partitions, cluster.rules)
