@@ -314,7 +314,8 @@ def decided_ages(send_times: list[float], decided: list[list[float]]) -> list[tu
 
 async def latency(cluster: Cluster, rate: int, seconds: float) -> Json:
     """Steady traffic at `rate` events/s for `seconds`, through an engine with the
-    run's settings (the benchmark: the defaults but the event clock); offers read back by a consumer here."""
+    run's settings (the benchmark: the defaults but the event clock); offers read
+    back by a consumer here."""
     topics = await cluster.fresh_topics("latency")
     plan = latency_events(rate, seconds)
     expected = expected_offers([line for line, _ in plan], cluster.partitions, cluster.rules)
