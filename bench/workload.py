@@ -2,11 +2,12 @@
 
 `make_events` is the traffic of a B2B SaaS product: each account is set up by a
 subscription (plan, signup date, renewal date) and an account event (industry,
-headcount, contract term), then usage-heavy traffic follows over 60 days of
-event time. Every account takes its turn in a fixed rotation (40% of the
-traffic, each turn a usage reading: at 1M events over 100k accounts, one every
-~19 days per account), and the busiest fifth of the accounts sends the other
-60% at random; a tenth of the accounts goes quiet for good at some moment. It exercises every kind of the
+headcount, contract term), then usage-heavy traffic follows. Every account
+takes its turn in a fixed rotation (40% of the traffic, each turn a usage
+reading, one every ~19 days per account: the events span as many days as that
+gives, ~60 at 1M events over 100k accounts), and the busiest fifth of the
+accounts sends the other 60% at random; a tenth of the accounts goes quiet for
+good at some moment. It exercises every kind of the
 example rules: seat readings on many days (the daily samples behind growth,
 forecast and usage drops; some teams grow, some shrink), renewals due within
 the run, tenure windows that open during it, accounts that go quiet (the
@@ -42,7 +43,11 @@ RULES = REPO / "examples" / "saas-rules.yaml"
 BEFORE_TIME_RULES = REPO / "bench" / "rules" / "before-time.yaml"  # the rules before issue 8
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
-SPAN = timedelta(days=60)
+# Every account's turn in the rotation comes about this often, under the 21 days
+# of the inactivity trigger: the events cover as many days as their density
+# gives (1M events over 100k accounts: ~60 days; 500k: ~23), a slice of a feed
+# in which only the dormant accounts go quiet.
+TURN_DAYS = 19
 HOT_ACCOUNTS = 0.2  # the busiest accounts: a fifth of them ...
 HOT_TRAFFIC = 0.6  # ... send 60% of the traffic (about 14 seat readings each in 60 days)
 DORMANT = 0.1  # accounts that stop sending at a moment of the run
@@ -129,11 +134,17 @@ def traffic(
 
 
 def make_events(
-    count: int, accounts: int, seed: int = 1, start: datetime = START, span: timedelta = SPAN
+    count: int, accounts: int, seed: int = 1, start: datetime = START,
+    span: timedelta | None = None,
 ) -> list[bytes]:
     """`count` JSON events over `accounts` accounts: the setup of every account at
-    `start`, then traffic spread evenly over `span` of event time."""
+    `start`, then traffic spread evenly over `span` of event time (None: what
+    gives each account a turn every TURN_DAYS)."""
     rnd = random.Random(seed)
+    remaining = max(0, count - 2 * accounts)
+    if span is None:
+        turns = remaining * (1 - HOT_TRAFFIC) / max(accounts, 1)
+        span = max(timedelta(days=1), timedelta(days=TURN_DAYS) * turns)
     lines = []
 
     def add(event: dict[str, object]) -> None:
@@ -156,7 +167,6 @@ def make_events(
     turns = itertools.cycle(rotation)
     stops = {number: start + span * rnd.random()
              for number in rnd.sample(range(accounts), int(accounts * DORMANT))}
-    remaining = max(0, count - len(lines))
     step = span / max(remaining, 1)
     for n in range(remaining):
         moment = start + step * n
