@@ -143,8 +143,8 @@ def make_events(
     rnd = random.Random(seed)
     remaining = max(0, count - 2 * accounts)
     if span is None:
-        turns = remaining * (1 - HOT_TRAFFIC) / max(accounts, 1)
-        span = max(timedelta(days=1), timedelta(days=TURN_DAYS) * turns)
+        turns_each = remaining * (1 - HOT_TRAFFIC) / max(accounts, 1)
+        span = max(timedelta(days=1), timedelta(days=TURN_DAYS) * turns_each)
     lines = []
 
     def add(event: dict[str, object]) -> None:
