@@ -1,18 +1,24 @@
 """Benchmark of the live engine on the embedded broker (not a test): `make bench`.
 
-One run, one embedded broker, fresh topics per phase (8 partitions each):
+One run, one embedded broker, fresh topics per phase (8 partitions each), every
+engine with examples/saas-rules.yaml and the event clock (harness.BENCH_ENGINE):
 
-  1. prefill    500k events over 100k accounts (bench_core.make_events), keyed
-                and partitioned by account as producers send them
+  1. prefill    500k events over 100k accounts (bench/workload.py: the setup of
+                every account, then 60 days of traffic that exercises every kind
+                of the rules), keyed and partitioned by account as producers send them
   2. ceiling    a bare aiokafka consumer over that topic, no work: the client's limit
   3. engine x1  one Engine (one worker process) over a fresh copy of those events
-  4. engine x2  two Engines (two worker processes) in one fresh consumer group over
+  4. engine x1 with the rules before issue 8 (bench/rules/before-time.yaml), the
+                same way, right after: what the timed triggers, the history kinds
+                and the segments cost, in one run (`--compare-rules ''`: skipped)
+  5. engine x2  two Engines (two worker processes) in one fresh consumer group over
                 another fresh copy: the design scales out by adding workers to the
                 group, up to the partition count, and this machine has 2 cores
-  5. restore    a fresh Engine in phase 3's group rebuilding the 100k accounts
+  6. restore    a fresh Engine in phase 3's group rebuilding the 100k accounts
                 from the changelog on assignment
-  6. latency    event-to-offer latency at a steady 2,000 events/s (sent with
-                streams.cli.producer.EventProducer) with the engine's default settings
+  7. latency    event-to-offer latency at a steady 2,000 events/s (sent with
+                streams.cli.producer.EventProducer) with the engine's default
+                settings but the event clock
 
 Every measured side runs in a child process, so CPU and memory figures belong to
 it alone; the engine is observed only through its public surface and the group's
@@ -47,7 +53,7 @@ from dataclasses import asdict, dataclass
 
 from bench import phases, report
 from bench.harness import PARTITIONS, Cluster, Json
-from bench.workload import throughput_events
+from bench.workload import BEFORE_TIME_RULES, throughput_events
 from streams.broker import EmbeddedBroker
 
 
@@ -62,6 +68,7 @@ class Sizes:
     live: bool = False  # engine phases: produce while the workers run
     settle: float = phases.ASSIGNMENT_SETTLE_S
     restore_hold: float = phases.RESTORE_HOLD_S
+    compare_rules: str | None = None  # also run engine x1 with these rules
 
 
 def say(text: str) -> None:
@@ -74,33 +81,40 @@ async def run_phases(
     """Every phase, in order, on one broker: their figures by phase name."""
     results: Json = {}
     total = len(lines)
+    steps = 6 + (sizes.compare_rules is not None)
+    step = iter(f"{n}/{steps}" for n in range(1, steps + 1))
 
-    progress("1/6 prefill ...")
+    progress(f"{next(step)} prefill ...")
     filled = results["prefill"] = await phases.prefill(cluster, lines)
     progress(f"    {filled['events_per_s']:,.0f} events/s, {filled['batches']} batches")
 
-    progress("2/6 ceiling: bare aiokafka consumer ...")
+    progress(f"{next(step)} ceiling: bare aiokafka consumer ...")
     ceiling = results["ceiling"] = await phases.ceiling(cluster, filled["topic"], total)
     progress(f"    {ceiling['events_per_s']:,.0f} events/s")
 
-    for step, workers in (("3/6", 1), ("4/6", 2)):
-        progress(f"{step} engine x{workers}: {workers} worker "
-                 f"{report.plural(workers, 'process', 'es')} end to end ...")
-        phase = results[f"engine{workers}"] = await phases.end_to_end(
-            cluster, f"engine{workers}", workers, lines, sizes.live, sizes.settle
+    engines: list[tuple[str, int, str | None]] = [("engine1", 1, None)]
+    if sizes.compare_rules is not None:
+        engines.append(("compare", 1, sizes.compare_rules))
+    engines.append(("engine2", 2, None))
+    for name, workers, rules in engines:
+        progress(f"{next(step)} engine x{workers}: {workers} worker "
+                 f"{report.plural(workers, 'process', 'es')} end to end"
+                 + (f", rules {Path(rules).name}" if rules else "") + " ...")
+        phase = results[name] = await phases.end_to_end(
+            cluster, name, workers, lines, sizes.live, sizes.settle, rules=rules
         )
         match = phase["committed"] == phase["produced"]
         progress(f"    {phase['events_per_s']:,.0f} events/s ({phase['seconds']:.2f}s, "
                  f"group join {phase['join_seconds']:.1f}s not counted); committed offsets "
                  f"{'match' if match else 'DIFFER from'} the records produced")
 
-    progress("5/6 state restore ...")
+    progress(f"{next(step)} state restore ...")
     restored = results["restore"] = await phases.restore(cluster, results["engine1"],
                                                          sizes.restore_hold)
     progress(f"    {restored['restored_accounts']:,} accounts in "
              f"{restored['restore_seconds']:.2f}s")
 
-    progress(f"6/6 latency at {sizes.rate:,} events/s for {sizes.latency_seconds:.0f}s ...")
+    progress(f"{next(step)} latency at {sizes.rate:,} events/s for {sizes.latency_seconds:.0f}s ...")
     results["latency"] = await phases.latency(cluster, sizes.rate, sizes.latency_seconds)
     return results
 
@@ -119,7 +133,7 @@ def meta_of(sizes: Sizes, cluster: Cluster, load_before: float) -> Json:
 
 async def bench(options: argparse.Namespace) -> Json:
     sizes = Sizes(options.events, options.accounts, options.rate, options.latency_seconds,
-                  options.engine_start == "live")
+                  options.engine_start == "live", compare_rules=options.compare_rules or None)
     run = time.strftime("%H%M%S") + f"-{os.getpid()}"
     say(f"bench_engine: {os.cpu_count() or 0} cores ({len(os.sched_getaffinity(0))} usable), "
         f"Python {platform.python_version()}, {sizes.events:,} events over "
@@ -165,6 +179,9 @@ def main() -> None:
     parser.add_argument("--engine-start", choices=("paused", "live"), default="paused",
                         help="engine phases: produce while the workers are paused (default) "
                              "or while they run")
+    parser.add_argument("--compare-rules", metavar="FILE", default=str(BEFORE_TIME_RULES),
+                        help="also run engine x1 with these rules (default: the rules before "
+                             "issue 8; '': skip)")
     parser.add_argument("--profile", metavar="FILE", help="also run engine x1 under cProfile")
     parser.add_argument("--json", metavar="FILE",
                         help="save the figures (python -m bench.report FILE prints them again)")

@@ -94,9 +94,10 @@ IDLE_S = 10.0  # a restarted worker ready this long with no event: nothing left 
 Json = dict[str, Any]
 
 # Run in a child with the engine's tree first on sys.path: which loop.py it
-# imports, and the offers its own replay makes of the events in argv[1].
+# imports, and the offers its own replay makes of the events in argv[1], with
+# one clock per partition (argv[3] of them) where that tree's replay has clocks.
 _REPLAY_CHILD = """
-import sys, orjson
+import inspect, sys, orjson
 import streams.runtime.loop as loop
 from schemas.rules_file import load_rules
 from streams.cli.replay import replay
@@ -104,7 +105,8 @@ from triggers import RuleBook
 book = RuleBook.compile(load_rules(sys.argv[2]))
 with open(sys.argv[1], "rb") as f:
     lines = f.read().split(b"\\n")
-offers = {o.offer_id: o.model_dump_json() for o in replay(lines, book)}
+clocks = {"partitions": int(sys.argv[3])} if "partitions" in inspect.signature(replay).parameters else {}
+offers = {o.offer_id: o.model_dump_json() for o in replay(lines, book, **clocks)}
 sys.stdout.buffer.write(orjson.dumps({"loop": loop.__file__, "offers": offers}))
 """
 
@@ -132,9 +134,10 @@ class Engine:
         env["PYTHONPATH"] = str(self.tree)
         return env
 
-    def replay(self, events_file: Path) -> None:
+    def replay(self, events_file: Path, partitions: int) -> None:
         done = subprocess.run(
-            [sys.executable, "-c", _REPLAY_CHILD, str(events_file), str(self.tree / RULES)],
+            [sys.executable, "-c", _REPLAY_CHILD, str(events_file), str(self.tree / RULES),
+             str(partitions)],
             cwd=self.tree, env=self.env(), capture_output=True, check=False,
         )
         if done.returncode != 0:
@@ -211,6 +214,10 @@ class Worker:
             "UPSELL_SESSION_TIMEOUT_MS": str(SESSION_TIMEOUT_MS),
             "UPSELL_CHECKPOINT_INTERVAL_MS": str(checkpoint_ms),
             "UPSELL_RULES": str(RULES),
+            # The event clock, so that the worker gives what the replay gives: in wall
+            # mode a caught-up partition would fire the simulated accounts' timers at
+            # the day's wall clock (an engine without clocks ignores the variable).
+            "UPSELL_CLOCK": "event",
         }
 
     def start(self) -> None:
@@ -594,7 +601,7 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
     engines = {}
     for name in names:
         engine = engines[name] = Engine(name, trees[name])
-        engine.replay(events_file)
+        engine.replay(events_file, args.partitions)
         print(f"engine {name}: imports {engine.loop_file}; its replay makes "
               f"{len(engine.expected)} offers", flush=True)
     if len(engines) > 1:

@@ -12,7 +12,7 @@ each returns its figures as plain JSON data, which report.py prints.
               the changelog on assignment
   latency     event-to-offer latency at a steady rate (sent with
               streams.cli.producer.EventProducer), the run's EngineSettings
-              (the benchmark's: the defaults)
+              (the benchmark's: the defaults but the event clock)
 
 Engine phases: the workers start on the fresh, still empty topic and join the
 group (5-18 s on the embedded broker, not counted). Once every partition is
@@ -132,14 +132,15 @@ SUMMED = ("events", "offers", "checkpoints", "changelog_records", "invalid", "fo
 
 async def end_to_end(
     cluster: Cluster, name: str, workers: int, lines: list[bytes], live: bool = False,
-    settle: float = ASSIGNMENT_SETTLE_S, profile: str | None = None,
+    settle: float = ASSIGNMENT_SETTLE_S, profile: str | None = None, rules: str | None = None,
 ) -> Json:
     """`workers` engine processes in one fresh group over a fresh topic, filled once
     they hold every partition (see the module docstring). `profile`: a file the
-    (first) worker writes its cProfile stats to, for the measured window."""
+    (first) worker writes its cProfile stats to, for the measured window; `rules`:
+    another rules file than the run's."""
     topics = await cluster.fresh_topics(name)
     group = cluster.group(name)
-    args = {**cluster.engine_args(group, topics), "profile": profile}
+    args = {**cluster.engine_args(group, topics, rules), "profile": profile}
     async with contextlib.AsyncExitStack() as stack:
         children = [await stack.enter_async_context(Child("bench.phases:engine_child", args))
                     for _ in range(workers)]
@@ -182,7 +183,8 @@ async def end_to_end(
     seconds = end - start
     cpu = [after - before for after, before in zip(cpu_after, cpu_before, strict=True)]
     return {
-        "workers": workers, "events_sent": filled["events"], "seconds": seconds,
+        "workers": workers, "rules": args["rules"], "events_sent": filled["events"],
+        "seconds": seconds,
         "events_per_s": filled["events"] / seconds,
         "start": "first" if live else "resume", "end_by": "checkpoint" if end != seen else "poll",
         "poll_lag": seen - last_checkpoint, "first_decided_after": first_decided - resumed,
@@ -312,13 +314,18 @@ def decided_ages(send_times: list[float], decided: list[list[float]]) -> list[tu
 
 async def latency(cluster: Cluster, rate: int, seconds: float) -> Json:
     """Steady traffic at `rate` events/s for `seconds`, through an engine with the
-    run's settings (the benchmark: the defaults); offers read back by a consumer here."""
+    run's settings (the benchmark: the defaults but the event clock); offers read
+    back by a consumer here."""
     topics = await cluster.fresh_topics("latency")
     plan = latency_events(rate, seconds)
-    expected = expected_offers([line for line, _ in plan])
+    expected = expected_offers([line for line, _ in plan], cluster.partitions, cluster.rules)
     sent_at: dict[str, float] = {}
     send_times: list[float] = []  # of each event, in send order
     received: dict[str, tuple[float, float]] = {}  # offer_id -> (receive latency, stamp latency)
+    # Timed offers (renewals, inactivity: caused_by "due:..."): made by the sweep when
+    # an event moves the partition's clock past their due time, so no latency to an
+    # event of theirs; counted against the replay's.
+    received_timed: set[str] = set()
     duplicates = 0
     broker_share: list[float] = []
 
@@ -344,6 +351,10 @@ async def latency(cluster: Cluster, rate: int, seconds: float) -> Json:
             for records in batch.values():
                 for record in records:
                     offer = orjson.loads(record.value)
+                    if offer["caused_by"].startswith("due:"):
+                        duplicates += offer["offer_id"] in received_timed
+                        received_timed.add(offer["offer_id"])
+                        continue
                     sent = sent_at.get(offer["caused_by"])
                     if sent is None:
                         continue
@@ -377,7 +388,8 @@ async def latency(cluster: Cluster, rate: int, seconds: float) -> Json:
             send_seconds = time.perf_counter() - started
             await producer.flush()
             deadline = time.monotonic() + OFFERS_WAIT_S
-            while len(received) < expected and time.monotonic() < deadline:
+            while ((len(received) < expected.by_events or len(received_timed) < expected.timed)
+                   and time.monotonic() < deadline):
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)  # late duplicates, if any
             stop_reading.set()
@@ -396,7 +408,8 @@ async def latency(cluster: Cluster, rate: int, seconds: float) -> Json:
     worker["checkpoint_ms"] = spread(worker["checkpoint_ms"])
     return {
         "rate": rate, "seconds": seconds, "events": sent, "send_seconds": send_seconds,
-        "events_per_s": sent / send_seconds, "expected": expected, "received": len(received),
+        "events_per_s": sent / send_seconds, "expected": expected.by_events, "received": len(received),
+        "expected_timed": expected.timed, "received_timed": len(received_timed),
         "duplicates": duplicates, "window_s": LATENCY_WINDOW_S, "broker_share": broker_share,
         "receive_ms": spread(v[0] * 1000 for v in received.values()),
         "stamp_ms": spread(v[1] * 1000 for v in received.values()),

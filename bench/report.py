@@ -46,7 +46,9 @@ def engine_phases(phases: Json) -> list[Json]:
     return sorted(found, key=lambda phase: int(phase["workers"]))
 
 
-def engine_rows(phase: Json, ceiling_rate: float, cores: int) -> list[tuple[str, str]]:
+def engine_rows(
+    phase: Json, ceiling_rate: float, cores: int, label: str | None = None
+) -> list[tuple[str, str]]:
     workers, total = phase["workers"], phase["events_sent"]
     rate, seconds, cpu = phase["events_per_s"], phase["seconds"], phase["cpu"]
     used = min(workers, cores)
@@ -55,7 +57,7 @@ def engine_rows(phase: Json, ceiling_rate: float, cores: int) -> list[tuple[str,
     match = phase["committed"] == phase["produced"]
     resumed = phase["start"] == "resume"
     rows = [
-        (f"engine x{workers}", f"{rate:,.0f} events/s ({seconds:.2f}s, {workers} worker "
+        (label or f"engine x{workers}", f"{rate:,.0f} events/s ({seconds:.2f}s, {workers} worker "
                                f"{plural(workers, 'process', 'es')}, "
                                f"{'resumed' if resumed else 'first batch decided'}"
                                " -> last offsets committed)"),
@@ -92,6 +94,22 @@ def engine_rows(phase: Json, ceiling_rate: float, cores: int) -> list[tuple[str,
     return rows
 
 
+def compare_rows(
+    phase: Json, compare: Json, ceiling_rate: float, cores: int
+) -> list[tuple[str, str]]:
+    """engine x1 with other rules (the rules before issue 8), and how the two compare."""
+    rules = Path(compare["rules"]).name
+    rows = engine_rows(compare, ceiling_rate, cores, f"engine x1, {rules}")
+    rate, other = phase["events_per_s"], compare["events_per_s"]
+    cpu = phase["cpu"] / phase["events_sent"] * 1e6
+    cpu_other = compare["cpu"] / compare["events_sent"] * 1e6
+    rows.append(("  engine x1 vs " + rules,
+                 f"{rate / other:.0%} of its events/s ({rate / other - 1:+.1%}); CPU per event "
+                 f"{cpu:.1f} vs {cpu_other:.1f} us ({cpu / cpu_other - 1:+.1%}); of the ceiling "
+                 f"{rate / ceiling_rate:.0%} vs {other / ceiling_rate:.0%}"))
+    return rows
+
+
 def rows_of(results: Json) -> list[tuple[str, str]]:
     meta, phases = results["meta"], results["phases"]
     filled, ceiling = phases["prefill"], phases["ceiling"]
@@ -110,6 +128,8 @@ def rows_of(results: Json) -> list[tuple[str, str]]:
     ]
     for phase in engine_phases(phases):
         rows += engine_rows(phase, ceiling["events_per_s"], meta["cores"])
+        if phase["workers"] == 1 and "compare" in phases:
+            rows += compare_rows(phase, phases["compare"], ceiling["events_per_s"], meta["cores"])
     rows += [
         ("state restore", f"{restored['restored_accounts']:,} accounts in "
                           f"{restored['restore_seconds']:.2f}s = "
@@ -122,7 +142,8 @@ def rows_of(results: Json) -> list[tuple[str, str]]:
                          f"{latency['events_per_s']:,.0f} events/s, "
                          f"{meta.get('latency_settings', 'default EngineSettings')}"),
         ("  offers", f"{latency['received']:,} received of {latency['expected']:,} expected, "
-                     f"{latency['duplicates']} duplicates; engine CPU "
+                     f"and {latency['received_timed']:,} timed of {latency['expected_timed']:,} "
+                     f"(the sweep's), {latency['duplicates']} duplicates; engine CPU "
                      f"{engine['cpu']:.1f}s, {engine['checkpoints']} checkpoints"),
         ("  event -> offer received", spread(latency["receive_ms"])
          + f" ({latency['receive_ms']['count']:,} offers)"),
@@ -171,6 +192,10 @@ def notes_of(results: Json) -> list[str]:
         f"ratio to ceiling: against the one-consumer ceiling. The {TARGET_EVENTS_PER_S // 1000}k "
         "events/s target applies to a phase's whole group; 2 workers is what this 2-core machine "
         "runs in parallel",
+        "rules: examples/saas-rules.yaml, with every engine on the event clock (the events are "
+        "dated 2026: in wall mode a caught-up partition would fire every timer at once); engine "
+        "x1, before-time.yaml: the same phase, right after engine x1, with the rules before "
+        "issue 8 (no timed triggers, history kinds or segments)",
         "restore: metrics.restore_seconds of a fresh Engine joining engine x1's group",
         f"latency: offers read by a consumer in this process "
         f"({phases['latency']['reader_fetch_wait_ms']} ms fetch wait); event age: this "

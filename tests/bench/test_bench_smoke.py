@@ -16,11 +16,11 @@ import pytest_asyncio
 from bench import report
 from bench.bench_engine import Sizes, run_phases
 from bench.harness import PARTITIONS, Cluster
-from bench.workload import expected_offers, latency_events, throughput_events
+from bench.workload import BEFORE_TIME_RULES, RULES, expected_offers, latency_events, throughput_events
 from streams.broker import EmbeddedBroker
 
 SIZES = Sizes(events=5_000, accounts=1_000, rate=400, latency_seconds=1.0,
-              settle=0.3, restore_hold=0.3)
+              settle=0.3, restore_hold=0.3, compare_rules=str(BEFORE_TIME_RULES))
 # A short session timeout: the embedded broker holds a group join for about half of it.
 ENGINE = {"session_timeout_ms": 2_000, "heartbeat_interval_ms": 200}
 
@@ -64,10 +64,14 @@ def test_ceiling(results: dict[str, Any]) -> None:
     assert ceiling["events_per_s"] > 0 and ceiling["cpu"] >= 0 and ceiling["peak_rss_mb"] > 0
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_engine(results: dict[str, Any], lines: list[bytes], workers: int) -> None:
-    phase = results["phases"][f"engine{workers}"]
-    assert phase["workers"] == workers
+@pytest.mark.parametrize(("name", "workers", "rules"), [
+    ("engine1", 1, RULES), ("compare", 1, BEFORE_TIME_RULES), ("engine2", 2, RULES),
+])
+def test_engine(
+    results: dict[str, Any], lines: list[bytes], name: str, workers: int, rules: Path
+) -> None:
+    phase = results["phases"][name]
+    assert phase["workers"] == workers and phase["rules"] == str(rules)
     assert phase["events_sent"] == SIZES.events
     assert phase["committed"] == phase["produced"]
     assert sum(phase["committed"]) == SIZES.events
@@ -75,8 +79,11 @@ def test_engine(results: dict[str, Any], lines: list[bytes], workers: int) -> No
     assert phase["reassigned"] == 0
     assert phase["seconds"] > 0 and phase["events_per_s"] > 0
     assert phase["cpu"] > 0 and phase["first_decided_after"] >= 0
-    # The engine makes the offers the decision core makes offline, once each.
-    assert phase["offers"] == expected_offers(lines)
+    # The engine makes the offers the decision core makes offline on as many
+    # partitions (event clock: one per partition), timed ones included, once each.
+    expected = expected_offers(lines, PARTITIONS, rules)
+    assert phase["offers"] == expected.total
+    assert rules == BEFORE_TIME_RULES or expected.timed > 0  # the sweep has work
     assert phase["accounts"] == SIZES.accounts
     assert phase["changelog_records"] >= SIZES.accounts
     assert phase["invalid"] == phase["forwarded"] == 0
@@ -102,14 +109,17 @@ def test_latency(results: dict[str, Any]) -> None:
     latency = results["phases"]["latency"]
     planned = latency_events(SIZES.rate, SIZES.latency_seconds)
     assert latency["events"] == len(planned)
-    assert latency["expected"] == expected_offers([line for line, _ in planned]) > 0
+    expected = expected_offers([line for line, _ in planned], PARTITIONS)
+    assert latency["expected"] == expected.by_events > 0
     assert latency["received"] == latency["expected"]
+    assert latency["received_timed"] == latency["expected_timed"] == expected.timed
     assert latency["duplicates"] == 0
     assert latency["events_per_s"] > 0
     ordered(latency["receive_ms"], latency["received"])
     ordered(latency["stamp_ms"], latency["received"])
     engine = latency["engine"]
-    assert engine["events"] == len(planned) and engine["offers"] == latency["expected"]
+    assert engine["events"] == len(planned)
+    assert engine["offers"] == latency["expected"] + latency["expected_timed"]
     ordered(engine["age_ms"], len(planned))
     assert engine["age_p99_by_window"] and all(p99 >= 0 for p99 in engine["age_p99_by_window"])
     ordered(engine["checkpoint_ms"])
@@ -121,6 +131,7 @@ def test_report_from_saved_json(results: dict[str, Any], tmp_path: Path) -> None
     table = report.render(report.load(saved))
     assert table == report.render(results)
     for row in ("prefill", "ceiling (aiokafka, no work)", "engine x1", "engine x2",
+                "engine x1, before-time.yaml", "engine x1 vs before-time.yaml",
                 "state restore", "latency load", "event -> offer received", "target: p99"):
         assert row in table
     assert "MISMATCH" not in table

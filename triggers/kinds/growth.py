@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from schemas.offers import Reason
 from schemas.rules import GrowthTrigger, RulesFile
 from triggers.conditions import MET, METRIC, NOT_MET, Signal
-from triggers.history import day_of, levels_over
+from triggers.history import day_of, lowest_over
 from triggers.kinds.registry import register
 from triggers.kinds.usage_threshold import UsageWords
 from triggers.state import AccountState
@@ -61,7 +61,7 @@ class RoseBy:
         samples = state.samples.get(self.metric)
         if not samples:
             return None
-        return min(level for _, level in levels_over(samples, day_of(now), self.history_days))
+        return lowest_over(samples, day_of(now), self.history_days)
 
 
 def days_text(days: float) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from schemas.offers import Reason
 from schemas.rules import RulesFile, UsageDropTrigger
 from triggers.conditions import MET, METRIC, NOT_MET, Signal
-from triggers.history import day_of, levels_over
+from triggers.history import day_of, highest_over
 from triggers.kinds.growth import change_reason
 from triggers.kinds.registry import register
 from triggers.kinds.usage_threshold import UsageWords
@@ -52,7 +52,7 @@ class FellBy:
         samples = state.samples.get(self.metric)
         if not samples:
             return None
-        return max(level for _, level in levels_over(samples, day_of(now), self.history_days))
+        return highest_over(samples, day_of(now), self.history_days)
 
 
 @dataclass(frozen=True, slots=True)
