@@ -51,6 +51,7 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
     now = event.occurred_at.timestamp()
     moves_timers = bool(book.timed)
     # Checked in order of frequency: usage readings are most of the traffic.
+    watch = None
     if isinstance(event, UsageEvent):
         watch = _ReadingWatch(state, event.metric, now, book) if moves_timers else None
         result = _on_usage(state, event, now, book)
@@ -81,6 +82,8 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
         except Exception as exc:  # a bug: the event stays applied, its timers wait
             state.timers = {}
             return result._replace(timer_error=type(exc).__name__)
+    elif watch is not None and state.timers:
+        watch.postpone_quiet_counts(state, now)
     return result
 
 
@@ -111,6 +114,17 @@ class _ReadingWatch:
         spells = state.fired_windows
         return any(spells.get(trigger_id) == last + seconds
                    for trigger_id, seconds in self._inactivity)
+
+    def postpone_quiet_counts(self, state: AccountState, now: float) -> None:
+        """A running quiet count cannot end before this reading + its days: move its
+        timer there, without recomputing it. Still early or exact, never late (a
+        guard may hold it later; the wake then reschedules), and it spares an
+        active account a wake per count that would make no offer."""
+        timers = state.timers
+        for trigger_id, seconds in self._inactivity:
+            due = timers.get(trigger_id)
+            if due is not None and due < now + seconds:
+                timers[trigger_id] = now + seconds
 
 
 def _on_usage(state: AccountState, event: UsageEvent, now: float, book: RuleBook) -> Evaluation:

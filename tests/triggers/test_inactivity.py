@@ -1,8 +1,8 @@
 """inactivity: no usage for N days, found with no event; once per quiet spell.
 
-Usage readings do not recompute the timers (most of the traffic), so the due
-time the account keeps may be early: the sweep wakes it there, finds the
-spell was broken, and reschedules without an offer."""
+Usage readings do not recompute the timers (most of the traffic): a reading
+moves a running count's timer to itself + N days, which may be early (a guard
+holds the offer later; the sweep then wakes it, and reschedules) but never late."""
 
 
 from tests.factories import book
@@ -31,18 +31,31 @@ def test_fires_n_days_after_the_last_usage_not_a_second_before() -> None:
     assert offers[0].reason.text == "no activity in 21 days"
 
 
-def test_a_reading_in_between_postpones_it_and_the_early_timer_makes_no_offer() -> None:
+def test_a_reading_in_between_postpones_it() -> None:
     accounts = partition()
     accounts.subscribe(day=-1, plan="pro", signed_up_day=-10)
     accounts.seats(4, day=0)
-    accounts.seats(5, day=10)
-    # The first reading started the count (day 0 + 21); the one on day 10 does not
-    # move it: the timer is early, on purpose (a reading costs no recomputation).
+    # The first reading started the count (day 0 + 21) ...
     assert accounts.state().timers == {"quiet": moment(21).timestamp()}
-    assert accounts.advance(21) == []  # it wakes, finds the count moved
-    assert accounts.state().timers == {"quiet": moment(31).timestamp()}  # rescheduled
+    accounts.seats(5, day=10)
+    # ... and the one on day 10 moves it (no recomputation: its days from the reading).
+    assert accounts.state().timers == {"quiet": moment(31).timestamp()}
     assert accounts.advance(31 - SECOND) == []
     assert fired_at(accounts.advance(31)) == [("quiet", moment(31))]
+
+
+def test_a_timer_held_later_by_a_guard_is_not_moved_earlier_by_a_reading() -> None:
+    accounts = partition(guards="low_score: {score_type: nps, at_most: 6, silence_days: 60}")
+    accounts.subscribe(day=-1, plan="pro", signed_up_day=-10)
+    accounts.seats(4, day=0)
+    assert fired_at(accounts.advance(21)) == [("quiet", moment(21))]
+    accounts.send("nps", day=22, score=3)  # silent until day 82
+    accounts.seats(4, day=23)  # a new spell, due on day 44, held to day 82
+    assert accounts.state().timers == {"quiet": moment(82).timestamp()}
+    accounts.seats(4, day=30)
+    assert accounts.state().timers == {"quiet": moment(82).timestamp()}
+    assert accounts.advance(82 - SECOND) == []
+    assert fired_at(accounts.advance(82)) == [("quiet", moment(82))]
 
 
 def test_once_per_quiet_spell() -> None:

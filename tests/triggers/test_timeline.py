@@ -67,7 +67,7 @@ def test_the_sweep_visits_only_the_accounts_that_are_due(monkeypatch: pytest.Mon
     assert wakes.accounts == []
 
 
-def test_an_early_inactivity_timer_costs_a_wake_per_quiet_period_not_per_reading(
+def test_an_active_account_is_never_woken_for_its_quiet_count(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     accounts = Partition(book(triggers="triggers:\n" + TIMED[TIMED.index("  - {id: quiet"):]))
@@ -76,12 +76,10 @@ def test_an_early_inactivity_timer_costs_a_wake_per_quiet_period_not_per_reading
     made = []
     for day in range(1, 60):
         made += accounts.seats(1, "a", day=day)  # a reading a day: never quiet for 21 days
-    # The first reading starts the count (day 1 + 21 = 22); that timer wakes it, and it
-    # moves on to the last reading + 21 days (day 42), and so on: two wakes in 59
-    # readings, no offer.
-    assert wakes.accounts == ["a", "a"]
+    # Each reading moves the count to itself + 21 days: no wake in 59 readings.
+    assert wakes.accounts == []
     assert made == []
-    assert accounts.state("a").timers == {"quiet": moment(62).timestamp()}
+    assert accounts.state("a").timers == {"quiet": moment(80).timestamp()}
 
 
 def test_a_state_round_trip_keeps_timers_and_fired_windows() -> None:
