@@ -13,7 +13,7 @@ other timers (inactivity, tenure) is due before then. Then, for each size:
               a change of rules does once (every due time recomputed, indexed)
   has_due     the check the engine makes per event and per sweep interval, with
               nothing due: one comparison
-  index       `Schedule.due()` on a second index of the same due times: the due
+  index       `Schedule.pop_due()` until empty, on a second index of the same due times: the due
               accounts taken off the heap, no wake (O(log n) each)
   sweep       `Timeline.sweep()` at the round's clock: the due accounts taken off
               the index, woken (the offer decided and made) and indexed again
@@ -137,7 +137,9 @@ def measure(book: RuleBook, accounts: int, due: int, rounds: int) -> Json:
         schedule.advance(clock)
         with collector_paused():
             started = time.perf_counter()
-            popped = index_only.due()
+            popped = []
+            while (account_id := index_only.pop_due()) is not None:
+                popped.append(account_id)
             index.append(time.perf_counter() - started)
             started = time.perf_counter()
             woken = timeline.sweep()

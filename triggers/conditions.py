@@ -147,3 +147,17 @@ class TimedCondition(Protocol):
         """The first window this trigger has not fired in that ends after `after`
         (None: there is none, until an event changes the state)."""
         ...
+
+
+class OnTime:
+    """What every timed condition shares: it listens on no signal, so no event
+    meets it (`level` is never called by the core); only the sweep fires it."""
+
+    __slots__ = ()
+    listens_on: tuple[Signal, ...] = ()
+    remembers = False
+
+    def level(
+        self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
+    ) -> int:
+        return NOT_MET

@@ -17,7 +17,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from operator import itemgetter
 
-DAY = 86_400.0
+from triggers.periods import DAY
 
 Sample = tuple[int, float]  # (day number since 1970-01-01 UTC, value)
 Samples = list[Sample]  # oldest first, one per day

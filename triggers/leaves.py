@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from triggers.periods import DAY
 from triggers.state import AccountState
 
-DAY = 86_400.0
 INFINITY = float("inf")
 
 

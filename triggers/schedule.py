@@ -29,10 +29,6 @@ class Schedule:
         """Accounts with a due time."""
         return len(self._scheduled)
 
-    @property
-    def next_due(self) -> float | None:
-        return self._heap[0][0] if self._heap else None
-
     def advance(self, now: float) -> None:
         if now > self.clock:
             self.clock = now
@@ -58,9 +54,6 @@ class Schedule:
         if len(self._heap) > 2 * len(self._scheduled) + 64:
             self._compact()
 
-    def forget(self, account_id: str) -> None:
-        self._scheduled.pop(account_id, None)
-
     def pop_due(self) -> str | None:
         """The earliest account due by the clock, taken off the index (None: none is).
         One at a time, so that a sweep that stops half way (an exception in one
@@ -72,13 +65,6 @@ class Schedule:
                 del scheduled[account_id]
                 return account_id
         return None
-
-    def due(self) -> list[str]:
-        """The accounts due by the clock, earliest first, taken off the index."""
-        found = []
-        while (account_id := self.pop_due()) is not None:
-            found.append(account_id)
-        return found
 
     def _compact(self) -> None:
         self._heap = [(due, account_id) for account_id, due in self._scheduled.items()]

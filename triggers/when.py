@@ -33,7 +33,6 @@ from schemas.conditions import Condition as ConditionSpec
 from schemas.rules import RulesFile
 from triggers.conditions import CHURN_SIGNAL, FEATURE, MILESTONE
 from triggers.leaves import (
-    DAY,
     INFINITY,
     AttributeBetween,
     AttributeIn,
@@ -48,6 +47,7 @@ from triggers.leaves import (
     TenureBetween,
     typed,
 )
+from triggers.periods import DAY
 from triggers.state import AccountState
 
 __all__ = ["DAY", "Compiled", "Every", "Not", "Reads", "Some", "compile_when", "required_leaves"]

@@ -7,33 +7,25 @@ days), not both. A new `renews_at` moves every point."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from schemas.offers import Reason
 from schemas.rules import BeforeRenewalTrigger, RulesFile
-from triggers.conditions import NOT_MET, Signal, Window
+from triggers.conditions import OnTime, Window
 from triggers.kinds.registry import register
+from triggers.periods import DAY
 from triggers.state import AccountState
 from triggers.trigger import Firing
 from triggers.wording import format_number, reason_with
 
-DAY = 86_400.0
-
 
 @dataclass(frozen=True, slots=True)
-class BeforeRenewal:
+class BeforeRenewal(OnTime):
     """Windows [renewal - d, renewal - next d), the last one ending at the renewal."""
 
     days: tuple[float, ...]  # decreasing: 60, 30
     trigger_id: str
-    listens_on: tuple[Signal, ...] = field(default=(), init=False)
-    remembers: bool = field(default=False, init=False)
-
-    def level(
-        self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
-    ) -> int:
-        return NOT_MET  # listens on no signal: only the sweep fires it
 
     def window(self, state: AccountState, after: float) -> Window | None:
         renews_at = state.renews_at

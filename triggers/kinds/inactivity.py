@@ -10,27 +10,19 @@ from dataclasses import dataclass, field
 
 from schemas.offers import Reason
 from schemas.rules import InactivityTrigger, RulesFile
-from triggers.conditions import NOT_MET, Signal, Window
+from triggers.conditions import OnTime, Window
 from triggers.kinds.registry import register
+from triggers.periods import DAY
 from triggers.state import AccountState
 from triggers.trigger import Firing
 from triggers.wording import format_number, reason_with
 
-DAY = 86_400.0
-
 
 @dataclass(frozen=True, slots=True)
-class QuietFor:
+class QuietFor(OnTime):
     seconds: float
     trigger_id: str
-    listens_on: tuple[Signal, ...] = field(default=(), init=False)
-    remembers: bool = field(default=False, init=False)
     counts_from_usage: bool = field(default=True, init=False)  # a reading starts its count
-
-    def level(
-        self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
-    ) -> int:
-        return NOT_MET  # listens on no signal: only the sweep fires it
 
     def window(self, state: AccountState, after: float) -> Window | None:
         last_active = state.last_usage_at

@@ -7,32 +7,24 @@ new plan opens a new window."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from schemas.offers import Reason
 from schemas.rules import RulesFile, TenureTrigger
-from triggers.conditions import NOT_MET, Signal, Window
+from triggers.conditions import OnTime, Window
 from triggers.kinds.registry import register
+from triggers.periods import DAY
 from triggers.state import AccountState
 from triggers.trigger import Firing
 from triggers.wording import format_number, reason_with
 
-DAY = 86_400.0
-
 
 @dataclass(frozen=True, slots=True)
-class TenureWindow:
+class TenureWindow(OnTime):
     from_seconds: float
     to_seconds: float
     since_plan_change: bool
     trigger_id: str
-    listens_on: tuple[Signal, ...] = field(default=(), init=False)
-    remembers: bool = field(default=False, init=False)
-
-    def level(
-        self, state: AccountState, signal: Signal, value: float, limit: float | None, now: float
-    ) -> int:
-        return NOT_MET  # listens on no signal: only the sweep fires it
 
     def window(self, state: AccountState, after: float) -> Window | None:
         anchor = state.plan_since if self.since_plan_change else state.signed_up_at
@@ -56,10 +48,11 @@ class Tenure:
 
     def reason(self, firing: Firing, plan_name: str) -> Reason:
         assert firing.anchor is not None
-        days = format_number(round((firing.value - firing.anchor) / DAY))
-        text = (f"{days} days on the {plan_name} plan" if self.condition.since_plan_change
-                else f"{days} days since you signed up")
-        return reason_with(text=text, tenure_days=round((firing.value - firing.anchor) / DAY))
+        days = round((firing.value - firing.anchor) / DAY)
+        text = (f"{format_number(days)} days on the {plan_name} plan"
+                if self.condition.since_plan_change
+                else f"{format_number(days)} days since you signed up")
+        return reason_with(text=text, tenure_days=days)
 
 
 register("tenure", TenureTrigger, Tenure.compile)
