@@ -250,7 +250,7 @@ def add_ingest(app: faust.App, ingest: EventIngest | None) -> None:
     if ingest is not None:
         app.service(IngestService(ingest))  # type: ignore[arg-type]  # an instance works too
     for path, handler in ingest_routes(ingest):
-        app.page(path)(_post_view(handler))
+        app.page(path, name=path)(_post_view(handler))
 
 
 def _post_view(handler: Handler) -> type[View]:

@@ -44,7 +44,7 @@ class PageView:
     uptime_s: float
 
 
-def add_status_page(app: faust.App, engine: Engine) -> MinuteHistory:
+def add_status_page(app: faust.App, engine: Engine) -> None:
     """Serve the page at `/` and keep its history."""
     history = MinuteHistory()
     app.service(HistorySampler(history, lambda: Totals.of(engine.metrics)))  # type: ignore[arg-type]
@@ -65,8 +65,6 @@ def add_status_page(app: faust.App, engine: Engine) -> MinuteHistory:
             minutes=history.minutes(now, totals),
             uptime_s=now - engine.metrics.started_at,
         )), headers={"Cache-Control": "no-store"})
-
-    return history
 
 
 def render_status_page(view: PageView) -> str:
