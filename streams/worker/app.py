@@ -26,6 +26,7 @@ from faust.web import Request, Response, View
 from streams.runtime.loop import Engine
 from streams.worker.config import WorkerSettings
 from streams.worker.metrics import CONTENT_TYPE, render_metrics
+from streams.worker.rules_service import RulesService
 from streams.worker.tuning import tune_gc
 
 
@@ -63,8 +64,9 @@ class EngineService(mode.Service):
                 raise
 
 
-def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
-    """The faust App for one worker process."""
+def create_app(settings: WorkerSettings, engine: Engine,
+               rules: RulesService | None = None) -> faust.App:
+    """The faust App for one worker process; `rules`: live rules (rules_service.py)."""
     app = _WorkerApp(
         "upsell",
         # Faust's own clients are off; it still wants a broker URL.
@@ -80,7 +82,9 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
         web_tables_enabled=False,  # would serve table contents: customer data
         web_router_enabled=False,
     )
-    app.service(EngineService(engine))  # type: ignore[arg-type]  # an instance works too
+    if rules is not None:  # first: its start-up notes come before the group join's wait
+        app.service(rules)  # type: ignore[arg-type]  # an instance works too
+    app.service(EngineService(engine))  # type: ignore[arg-type]
     started = time.time()
 
     @app.page("/health")
@@ -104,6 +108,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
             "ready": engine.ready,
             "uptime_seconds": round(time.time() - started, 1),
             "rules_version": engine.book.version,
+            **({"rules": rules.live.status()} if rules is not None else {}),
             "group_id": settings.group_id,
             "transactions": settings.transactions,
             "partitions": sorted(engine.stores),
@@ -129,14 +134,18 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
     return app
 
 
-def run_worker(settings: WorkerSettings, engine: Engine, loglevel: str = "info") -> None:
+def run_worker(settings: WorkerSettings, engine: Engine, loglevel: str = "info",
+               rules: RulesService | None = None) -> None:
     """Run until SIGINT/SIGTERM; exits the process (0 on a clean stop, 1 on a crash).
+    SIGHUP reloads the rules file (rules_service.py).
 
     Log level 'info' or lower on purpose: at 'warning' faust sets the root
     logger to DEBUG for its spinner, and debug calls in hot code get costly.
     """
     tune_gc()
-    app = create_app(settings, engine)
+    if rules is not None:
+        rules.catch_sighup_early()
+    app = create_app(settings, engine, rules)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
 
