@@ -146,6 +146,35 @@ def _kafka(bootstrap_servers: str | None) -> tuple[str, dict[str, Any]]:
     return kafka.bootstrap_servers, kafka.client_options()
 
 
+@rules.command("apply")
+@_bootstrap_option
+@click.argument("path", type=click.Path(dir_okay=False))
+def rules_apply(path: str, bootstrap_servers: str | None) -> None:
+    """Validate a rules file and publish it to the rules topic: every worker switches
+    to it between two batches. A file with errors is refused with all of them (exit 1)."""
+    from streams.cli.rules_cmd import apply_rules
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    try:
+        lines = asyncio.run(apply_rules(Path(path), bootstrap, TopicSettings(), options))
+    except RulesError as exc:
+        click.echo(f"{exc}\nnot applied: nothing was published", err=True)
+        sys.exit(1)
+    click.echo("\n".join(lines))
+
+
+@rules.command("show")
+@_bootstrap_option
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+def rules_show(bootstrap_servers: str | None, as_json: bool) -> None:
+    """The rules version on the rules topic and the version each worker runs."""
+    from streams.cli.rules_cmd import overview_json, render_overview, rules_overview
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    overview = asyncio.run(rules_overview(bootstrap, TopicSettings(), options))
+    click.echo(overview_json(overview) if as_json else render_overview(overview))
+
+
 @main.command()
 @click.option("--rules", "rules_path", default=None, type=click.Path(dir_okay=False),
               help="Rules file (default: $UPSELL_RULES or examples/saas-rules.yaml).")
@@ -170,8 +199,11 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: in
     With no Kafka configured it starts an embedded broker on 127.0.0.1.
     """
     from streams.broker import EmbeddedBroker
+    from streams.runtime.errors import EngineError
+    from streams.runtime.live_rules import read_starting_rules
     from streams.runtime.loop import Engine
     from streams.worker.app import run_worker
+    from streams.worker.rules_service import RulesService
 
     overrides: dict[str, Any] = {
         "rules": rules_path, "group_id": group_id, "web_port": web_port,
@@ -183,7 +215,6 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: in
     if partitions is not None:
         overrides["topics"] = TopicSettings(partitions=partitions)
     settings = WorkerSettings(**overrides)
-    book = _load_book(str(settings.rules))
     broker = None
     bootstrap = settings.kafka.bootstrap_servers
     if not bootstrap:
@@ -191,7 +222,14 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: in
         bootstrap = broker.bootstrap_servers
         click.echo(f"no Kafka configured: started an embedded broker at {bootstrap}", err=True)
     try:
-        run_worker(settings, Engine(settings, book, bootstrap), loglevel)
+        try:  # the rules topic's latest good version, else the file (live_rules.py)
+            start = asyncio.run(read_starting_rules(settings.rules, bootstrap, settings.topics,
+                                                    settings.kafka.client_options()))
+        except EngineError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        engine = Engine(settings, start.book, bootstrap)
+        run_worker(settings, engine, loglevel, RulesService(engine, start, settings, bootstrap))
     finally:
         if broker is not None:
             broker.stop()

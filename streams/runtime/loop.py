@@ -48,7 +48,7 @@ class Engine:
         self.settings = settings
         self.book = book
         self.bootstrap_servers = bootstrap_servers
-        self.metrics = EngineMetrics()
+        self.metrics = EngineMetrics(rules_version=book.version)
         self.stores: dict[int, PartitionState] = {}
         self._ready = asyncio.Event()  # partitions assigned and restored
         self.partitions = settings.topics.partitions  # the events topic's, once started
@@ -255,6 +255,21 @@ class Engine:
             await self._consumer.stop()
         if self._producer is not None:
             await self._producer.stop()
+
+    async def switch_rules(self, book: RuleBook) -> None:
+        """Decide with `book` from the next batch on (streams/runtime/live_rules.py).
+        Under the lock: between two batches, never mid-batch nor during a rebalance
+        step. Each partition's due times are recomputed under the new rules
+        (Timeline.use), a partition at a time so that heartbeats get their turns;
+        partitions set aside at a revocation catch up when taken back."""
+        async with self._lock:
+            self.book = book
+            self.metrics.rules_version = book.version
+            self.metrics.rules_switches += 1
+            for store in list(self.stores.values()):
+                if store.timeline is not None:
+                    store.timeline.use(book)
+                await asyncio.sleep(0)
 
     # -- the hot path ------------------------------------------------------
 

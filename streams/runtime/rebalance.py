@@ -148,7 +148,9 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                 continue
             aside = self._set_aside.pop(tp.partition, None)
             if aside is not None and aside[1] == await consumer.committed(tp):
-                engine.stores[tp.partition] = aside[0]
+                store = engine.stores[tp.partition] = aside[0]
+                if store.timeline is not None and store.timeline.book is not engine.book:
+                    store.timeline.use(engine.book)  # the rules changed while it was aside
             else:
                 new.append(tp.partition)
         self._set_aside.clear()
