@@ -87,7 +87,8 @@ def _checkpointer(transactional: bool) -> tuple[Checkpointer, BatchWriter, Recor
     producer = RecordingProducer(log)
     writer = BatchWriter(producer)  # type: ignore[arg-type]
     checkpointer = Checkpointer(writer, producer, RecordingConsumer(log),  # type: ignore[arg-type]
-                                "changelog", "offers", "group", transactional, EngineMetrics())
+                                "changelog", ("offers", "outcomes"), "group",
+                                transactional, EngineMetrics())
     return checkpointer, writer, producer, log
 
 

@@ -325,6 +325,7 @@ async def test_a_stalled_worker_dropped_from_its_group_does_not_overwrite_newer_
         **os.environ,
         "UPSELL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "UPSELL_TOPIC_EVENTS": settings.topics.events, "UPSELL_TOPIC_OFFERS": settings.topics.offers,
+        "UPSELL_TOPIC_OUTCOMES": settings.topics.outcomes,
         "UPSELL_TOPIC_DLQ": settings.topics.dlq, "UPSELL_TOPIC_CHANGELOG": settings.topics.changelog,
         "UPSELL_TOPIC_PARTITIONS": "1", "UPSELL_GROUP_ID": settings.group_id,
         "UPSELL_SESSION_TIMEOUT_MS": "6000",
