@@ -66,11 +66,9 @@ def on_subscription(
     state.renews_at = renews_at
     outcomes = apply_changes(state, changes, now)
     entered = NOTHING if choice is None else choice.apply(state, book)
-    converted = tuple(change.record for change in changes if change.status == "converted")
     if not outcomes and ignored is None:
         return entered
-    return entered._replace(converted=converted, ignored=ignored,
-                            outcomes=outcomes + entered.outcomes)
+    return entered._replace(ignored=ignored, outcomes=outcomes + entered.outcomes)
 
 
 def on_account(state: AccountState, event: AccountEvent, now: float, book: RuleBook) -> Evaluation:

@@ -8,7 +8,6 @@ from typing import NamedTuple
 
 from schemas.offers import Offer
 from schemas.outcomes import Outcome
-from triggers.state import OfferRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +23,16 @@ class Evaluation(NamedTuple):
 
     offers: tuple[Offer, ...] = ()
     suppressed: tuple[Suppression, ...] = ()
-    converted: tuple[OfferRecord, ...] = ()  # offers this event converted (an upgrade)
     # What became of offers: made, held out, shown, converted, withdrawn, ... (lifecycle.py)
     outcomes: tuple[Outcome, ...] = ()
     duplicate: bool = False  # an event id already applied: the state did not change
     ignored: str | None = None  # why the event could not be used (unknown metric, ...)
     timer_error: str | None = None  # the due times could not be recomputed (a bug): its name
+
+    @property
+    def converted(self) -> tuple[Outcome, ...]:
+        """The offers this event converted (an upgrade), held-out ones included."""
+        return tuple(o for o in self.outcomes if o.status == "converted")
 
 
 # The runtime tests `result is NOTHING` to skip the tally of most events.

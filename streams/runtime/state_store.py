@@ -206,7 +206,7 @@ async def restore(
     )
     await consumer.start()
     try:
-        records = await _read_to_end(
+        records = await read_to_end(
             consumer, {TopicPartition(changelog, p): 0 for p in states}, committed_only,
             fetch_max_wait_ms, lambda tp, key, value: states[tp.partition].load(key, value),
         )
@@ -230,7 +230,7 @@ async def restore(
                 else:
                     state.already_reported.add(orjson.loads(value)["outcome_id"])
 
-            await _read_to_end(consumer, starts, committed_only, fetch_max_wait_ms, note)
+            await read_to_end(consumer, starts, committed_only, fetch_max_wait_ms, note)
     finally:
         await consumer.stop()
     log.info(
@@ -243,7 +243,7 @@ async def restore(
     return states
 
 
-async def _read_to_end(
+async def read_to_end(
     consumer: AIOKafkaConsumer,
     starts: Mapping[TopicPartition, int | None],
     committed_only: bool,
