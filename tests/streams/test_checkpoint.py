@@ -132,6 +132,20 @@ async def test_the_partition_record_carries_the_end_of_the_offers_acknowledged()
     assert PARTITION_KEY in {key for key, _ in producer.written["changelog"]}
 
 
+async def test_the_partition_record_carries_the_end_of_the_outcomes_acknowledged_too() -> None:
+    checkpointer, writer, producer, _ = _checkpointer(transactional=False)
+    producer.next_offset[("outcomes", 0)] = 7
+    writer.write("offers", 0, b"acme", b'{"offer_id": "o1"}')
+    for status in ("made", "shown"):
+        writer.write("outcomes", 0, b"acme", b'{"outcome_id": "o1/%s"}' % status.encode())
+    await checkpointer.commit([_store_with_change()], {EVENTS: 5})
+    await _acknowledge_until_done(producer, checkpointer)
+    restored = PartitionState(0)
+    for key, value in producer.written["changelog"]:
+        restored.load(key, value)
+    assert (restored.offers_end, restored.outcomes_end) == (1, 9)
+
+
 async def test_a_failed_output_commits_nothing() -> None:
     checkpointer, writer, producer, log = _checkpointer(transactional=False)
     writer.write("offers", 0, b"acme", b"{}")
