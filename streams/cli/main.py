@@ -39,8 +39,13 @@ def main() -> None:
 @click.option("--partitions", type=click.IntRange(min=1), default=1, show_default=True,
               help="Partitions of the live events topic: one clock per partition, accounts "
                    "placed as the live partitioner places them (1: one clock).")
+@click.option("--report", "report", is_flag=True,
+              help="Print the outcome report (as `upsell report` would from the outcomes "
+                   "topic) instead of the offers.")
+@click.option("--json", "as_json", is_flag=True, help="With --report: the report as JSON.")
 @click.argument("events", type=click.File("rb"))
-def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int) -> None:
+def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int, report: bool,
+           as_json: bool) -> None:
     """Run the decision core over a JSON-lines file of events ('-' for stdin).
 
     Time is the events' time; timed triggers fire as it passes their due
@@ -50,13 +55,24 @@ def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int) -> 
     from streams.cli.replay import replay as run_replay
 
     book = _load_book(rules_path)
-    summary = ReplaySummary()
+    summary = ReplaySummary(outcomes=[] if report else None)
     out = sys.stdout.buffer
     for offer in run_replay(events, book, summary, partitions):
-        line = describe_offer(offer) if pretty else offer.model_dump_json()
-        out.write(line.encode() + b"\n")
+        if not report:
+            line = describe_offer(offer) if pretty else offer.model_dump_json()
+            out.write(line.encode() + b"\n")
+    if summary.outcomes is not None:
+        _print_report(summary.outcomes, as_json)
     out.flush()
     click.echo(summary.render(), err=True)
+
+
+def _print_report(outcomes: list[Any], as_json: bool) -> None:
+    from streams.cli.report import Report
+
+    report = Report.of(outcomes)
+    click.echo(orjson.dumps(report.summary(), option=orjson.OPT_INDENT_2).decode()
+               if as_json else report.render())
 
 
 @main.group()
@@ -349,6 +365,26 @@ def tail(bootstrap_servers: str | None, topic: str | None, pretty: bool,
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(follow())
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--topic", default=None, help="Outcomes topic (default upsell-outcomes).")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+def report(bootstrap_servers: str | None, topic: str | None, as_json: bool) -> None:
+    """Per trigger: fired, held out, shown, answered, converted, conversion rate and lift
+    over the holdout with 95% intervals, expansion MRR and post-upsell churn, from the
+    outcomes topic (every worker's results)."""
+    from streams.cli.outcomes_topic import NoOutcomesTopic, read_outcomes
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    name = topic or TopicSettings().outcomes
+    try:
+        outcomes = asyncio.run(read_outcomes(bootstrap, name, **options))
+    except NoOutcomesTopic:
+        click.echo(f"no topic {name!r} on {bootstrap}: has a worker run there?", err=True)
+        sys.exit(1)
+    _print_report(outcomes, as_json)
 
 
 @main.command()

@@ -130,7 +130,8 @@ class Engine:
         )
         self._checkpointer = Checkpointer(
             self._writer, self._producer, self._consumer, settings.topics.changelog,
-            settings.topics.offers, settings.group_id, settings.transactions, self.metrics,
+            (settings.topics.offers, settings.topics.outcomes), settings.group_id,
+            settings.transactions, self.metrics,
         )
         self._consumer.subscribe([settings.topics.events], listener=self._rebalance)
         await self._consumer.start()
@@ -142,7 +143,8 @@ class Engine:
         topics = self.settings.topics
         counts = {
             name: len(await self._producer.partitions_for(name))
-            for name in (topics.events, topics.changelog, topics.offers, topics.dlq)
+            for name in (topics.events, topics.changelog, topics.offers, topics.outcomes,
+                         topics.dlq)
         }
         if len(set(counts.values())) != 1:
             await self._producer.stop()
@@ -342,8 +344,8 @@ class Engine:
         self._positions[tp] = records[-1].offset + 1
 
     def publish(self, store: PartitionState, result: Evaluation) -> None:
-        """Count what was decided and send its offers, but not those a crash made the
-        engine decide again after they were sent (see checkpoint.py)."""
+        """Count what was decided and send its offers and outcomes, but not those a
+        crash made the engine decide again after they were sent (see checkpoint.py)."""
         assert self._writer is not None
         metrics = self.metrics
         metrics.decisions.add(result)
@@ -359,6 +361,13 @@ class Engine:
                 continue
             self._writer.write(self.settings.topics.offers, store.partition,
                                offer.account_id.encode(), offer.model_dump_json().encode())
+        already_reported = store.already_reported
+        for outcome in result.outcomes:
+            if already_reported and outcome.outcome_id in already_reported:
+                already_reported.discard(outcome.outcome_id)
+                continue
+            self._writer.write(self.settings.topics.outcomes, store.partition,
+                               outcome.account_id.encode(), outcome.model_dump_json().encode())
 
     # -- checkpoints -------------------------------------------------------
 

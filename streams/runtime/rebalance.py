@@ -160,7 +160,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             topics.changelog, new, settings.kafka.client_options(),
             engine.bootstrap_servers, settings.fetch_max_wait_ms,
             committed_only=settings.transactions,
-            offers_topic=None if settings.transactions else topics.offers,
+            sent_topics=None if settings.transactions else (topics.offers, topics.outcomes),
         ))
         try:
             restored = await self._restoring

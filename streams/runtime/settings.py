@@ -67,6 +67,7 @@ class TopicSettings(BaseSettings):
 
     events: str = "usage-events"
     offers: str = "upsell-offers"
+    outcomes: str = "upsell-outcomes"  # what became of each offer (schemas/outcomes.py)
     dlq: str = "usage-events-dlq"
     changelog: str = "upsell-state-changelog"
     # One partition each, compacted (streams/runtime/rules_feed.py): the rules versions

@@ -23,6 +23,7 @@ def topic_specs(topics: TopicSettings) -> list[NewTopic]:
     return [
         NewTopic(topics.events, count, replicas),
         NewTopic(topics.offers, count, replicas),
+        NewTopic(topics.outcomes, count, replicas),
         NewTopic(topics.dlq, count, replicas),
         NewTopic(topics.changelog, count, replicas,
                  topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}),

@@ -37,8 +37,8 @@ def settings_for(kafka: KafkaUnderTest, prefix: str, partitions: int = 4,
     return EngineSettings(
         kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
         topics=TopicSettings(
-            events=f"{prefix}-events", offers=f"{prefix}-offers", dlq=f"{prefix}-dlq",
-            changelog=f"{prefix}-changelog", rules=f"{prefix}-rules",
+            events=f"{prefix}-events", offers=f"{prefix}-offers", outcomes=f"{prefix}-outcomes",
+            dlq=f"{prefix}-dlq", changelog=f"{prefix}-changelog", rules=f"{prefix}-rules",
             rules_status=f"{prefix}-rules-status", partitions=partitions,
         ),
         group_id=f"{prefix}-group",
