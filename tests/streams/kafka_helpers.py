@@ -48,6 +48,13 @@ def settings_for(kafka: KafkaUnderTest, prefix: str, partitions: int = 4,
     )
 
 
+def topic_env(topics: TopicSettings) -> dict[str, str]:
+    """The UPSELL_TOPIC_* variables of a worker process with these topics: every
+    name (a topic left out would be shared with other tests) and the layout."""
+    return {f"UPSELL_TOPIC_{name.upper()}": str(value)
+            for name, value in topics.model_dump().items()}
+
+
 @contextlib.asynccontextmanager
 async def running_engine(settings: EngineSettings, book: RuleBook | None = None,
                          ) -> AsyncIterator[Engine]:

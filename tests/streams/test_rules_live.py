@@ -36,6 +36,7 @@ from tests.streams.kafka_helpers import (
     running_engine,
     send_lines,
     settings_for,
+    topic_env,
     wait_until,
     worker_status,
 )
@@ -186,10 +187,7 @@ def _env(kafka: KafkaUnderTest, settings: EngineSettings, **extra: str) -> dict[
     return {
         **os.environ,
         "UPSELL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "UPSELL_TOPIC_EVENTS": topics.events, "UPSELL_TOPIC_OFFERS": topics.offers,
-        "UPSELL_TOPIC_DLQ": topics.dlq, "UPSELL_TOPIC_CHANGELOG": topics.changelog,
-        "UPSELL_TOPIC_RULES": topics.rules, "UPSELL_TOPIC_RULES_STATUS": topics.rules_status,
-        "UPSELL_TOPIC_PARTITIONS": "4", "UPSELL_GROUP_ID": settings.group_id,
+        **topic_env(topics), "UPSELL_GROUP_ID": settings.group_id,
         "UPSELL_SESSION_TIMEOUT_MS": "6000", "UPSELL_CLOCK": "event",
         "PYTHONPATH": str(ROOT),
         **extra,
