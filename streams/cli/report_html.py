@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from pygal.style import Style
 
-from streams.cli.report import HEADER, Report, TriggerFigures, show_lift
+from streams.cli.report import Report, TriggerFigures, show_lift
 
 OFFERED, HELD_OUT = "#2f6fdf", "#9aa5b8"
 STYLE = Style(
@@ -48,7 +48,7 @@ def render_html(report: Report, source: str, generated: str) -> str:
     rows = report.rows()
     return _TEMPLATES.get_template("report.html").render(
         source=source, generated=generated, rules_versions=summary["rules_versions"],
-        header=HEADER, rows=rows[1:-1], total=rows[-1], notes=report.notes(),
+        header=rows[0], rows=rows[1:-1], total=rows[-1], notes=report.notes(),
         sections=sections,
     )
 
