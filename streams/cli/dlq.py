@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from streams.cli.offsets import high_watermarks, read_between, topic_partitions
+from streams.cli.ops_errors import TopicMissing
 from streams.cli.pretty import utc_time
 from streams.runtime.routing import (
     DLQ_REASON,
@@ -32,10 +33,6 @@ from streams.runtime.routing import (
 # sent back from, so that a record dead-lettered again can be traced.
 REDRIVEN_FROM = "upsell.redriven_from"
 _KEY_CHARS = 80  # longer keys are cut in the listing (keys are account ids)
-
-
-class DlqTopicMissing(LookupError):
-    """The dead-letter topic does not exist."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +139,7 @@ async def read_dead_letters(
     up to the end the topic had when it was called."""
     partitions = await topic_partitions(bootstrap_servers, client_options, topic)
     if partitions is None:
-        raise DlqTopicMissing(f"topic {topic} does not exist (`upsell topics check`)")
+        raise TopicMissing(f"topic {topic} does not exist (`upsell topics check`)")
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
                                 fetch_max_wait_ms=100, **client_options)
     await consumer.start()
@@ -167,8 +164,7 @@ class Redrive:
     """What a redrive did with one dead letter."""
 
     letter: DeadLetter
-    sent: bool
-    skipped: str | None = None  # why it could not be sent
+    skipped: str | None = None  # why it could not be sent (None: sent, or would be)
 
     def to_dict(self, topic: str, dry_run: bool) -> dict[str, Any]:
         action = "skipped" if self.skipped else "would send" if dry_run else "sent"
@@ -202,7 +198,7 @@ async def redrive(
     """Send each dead letter's original key and bytes to the events topic, keyed as
     it was (so the default partitioner puts it on its account's partition), and
     wait until the broker has them all."""
-    results = [Redrive(letter, False, why_not_redriven(letter)) for letter in letters]
+    results = [Redrive(letter, why_not_redriven(letter)) for letter in letters]
     to_send = [result for result in results if result.skipped is None]
     if dry_run or not to_send:
         return results
@@ -220,7 +216,7 @@ async def redrive(
             await delivery
     finally:
         await producer.stop()
-    return [Redrive(r.letter, r.skipped is None, r.skipped) for r in results]
+    return results
 
 
 def _int(text: str | None) -> int | None:

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from streams.cli.offsets import topic_partitions
+from streams.cli.ops_errors import TopicMissing
 from streams.cli.pretty import utc_time
 from streams.runtime.routing import home_partition
 from streams.runtime.settings import TopicSettings
@@ -28,10 +29,6 @@ from triggers import AccountState, RuleBook
 from triggers.pending import Pending
 from triggers.state import OPEN_STATUSES, encode_state
 from triggers.trigger import Trigger
-
-
-class ChangelogMissing(LookupError):
-    """The changelog topic does not exist."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ async def read_account(
     count is the changelog's own; `upsell topics check` says if the topics disagree)."""
     partitions = await topic_partitions(bootstrap_servers, client_options, topics.changelog)
     if partitions is None:
-        raise ChangelogMissing(f"topic {topics.changelog} does not exist: no worker has "
+        raise TopicMissing(f"topic {topics.changelog} does not exist: no worker has "
                                "run with these topics (`upsell topics check`)")
     partition = home_partition(account_id, len(partitions))
     restored = await restore(topics.changelog, [partition], client_options, bootstrap_servers,

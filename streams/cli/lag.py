@@ -12,10 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from streams.cli.offsets import high_watermarks, topic_partitions
-
-
-class TopicMissing(LookupError):
-    """The topic to measure does not exist."""
+from streams.cli.ops_errors import TopicMissing
 
 
 @dataclass(frozen=True)

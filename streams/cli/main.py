@@ -307,31 +307,16 @@ def lag(bootstrap_servers: str | None, group: str | None, topic: str | None,
     committed offset, high watermark, lag. Exit 0, 1 past --max-lag, 2 if it cannot
     be measured."""
     from streams.cli.lag import measure_lag, render
+    from streams.cli.ops_errors import answer_or_exit
     from streams.runtime.settings import EngineSettings
 
     bootstrap, options = _kafka(bootstrap_servers)
     group = group or EngineSettings().group_id
-    measured = _run_ops(measure_lag(bootstrap, options, group, topic or TopicSettings().events))
+    measured = answer_or_exit(measure_lag(bootstrap, options, group, topic or TopicSettings().events))
     click.echo(measured.to_json(max_lag).decode() if as_json else render(measured))
     if max_lag is not None and measured.total > max_lag:
         click.echo(f"total lag {measured.total} exceeds --max-lag {max_lag}", err=True)
         sys.exit(1)
-
-
-def _run_ops(work: Any) -> Any:
-    """Run an ops command's work; what stops it (a missing topic, a broker that does
-    not answer) is one line on stderr and exit 2, not a traceback."""
-    from aiokafka.errors import KafkaError
-
-    from streams.cli.offsets import WatermarkUnknown
-
-    try:
-        return asyncio.run(work)
-    except (LookupError, WatermarkUnknown) as exc:
-        click.echo(str(exc), err=True)
-    except KafkaError as exc:
-        click.echo(f"the broker did not answer ({type(exc).__name__}: {exc})", err=True)
-    sys.exit(2)
 
 
 @main.group()
@@ -344,11 +329,12 @@ def topics() -> None:
 def topics_check(bootstrap_servers: str | None) -> None:
     """Partition counts, replication and configs of each topic the engine uses; for
     each problem the command that repairs it. Exit 1 if there is one."""
+    from streams.cli.ops_errors import answer_or_exit
     from streams.cli.topics import check_topics, render
 
     bootstrap, options = _kafka(bootstrap_servers)
     settings = TopicSettings()
-    check = _run_ops(check_topics(bootstrap, options, settings))
+    check = answer_or_exit(check_topics(bootstrap, options, settings))
     click.echo(render(check, settings))
     if check.problems:
         sys.exit(1)
@@ -359,17 +345,18 @@ def topics_check(bootstrap_servers: str | None) -> None:
 def topics_create(bootstrap_servers: str | None) -> None:
     """Create the missing topics with the settings' layout and configs; existing
     topics are left as they are (a problem with them is reported, as by check)."""
-    from streams.cli.topics import check_topics, render
+    from streams.cli.ops_errors import answer_or_exit
+    from streams.cli.topics import TopicCheck, check_topics, render
     from streams.runtime.topics import ensure_topics
 
     bootstrap, options = _kafka(bootstrap_servers)
     settings = TopicSettings()
 
-    async def create() -> tuple[list[str], Any]:
+    async def create() -> tuple[list[str], TopicCheck]:
         created = await ensure_topics(bootstrap, settings, options)
         return created, await check_topics(bootstrap, options, settings)
 
-    created, check = _run_ops(create())
+    created, check = answer_or_exit(create())
     click.echo(f"created {', '.join(created)}" if created else "created none: all exist")
     click.echo(render(check, settings))
     if check.problems:
@@ -408,6 +395,7 @@ def dlq(bootstrap_servers: str | None, limit: int, from_beginning: bool,
     """Read the dead-letter topic: why each record was refused, and where it came from."""
     from streams.cli.dlq import Selection, read_dead_letters
     from streams.cli.dlq import redrive as send_back
+    from streams.cli.ops_errors import answer_or_exit
 
     bootstrap, options = _kafka(bootstrap_servers)
     selection = Selection(positions, reason_contains)
@@ -437,7 +425,7 @@ def dlq(bootstrap_servers: str | None, limit: int, from_beginning: bool,
         click.echo(f"{'would send' if dry_run else 'sent'} {sent} of {len(results)} selected "
                    f"dead letters to {topics.events}", err=True)
 
-    _run_ops(work())
+    answer_or_exit(work())
 
 
 @main.command()
@@ -453,13 +441,14 @@ def explain(bootstrap_servers: str | None, rules_path: str | None, as_json: bool
     fired levels, offers, silences) and what would hold its triggers back now,
     read from the changelog."""
     from streams.cli.explain import read_account, render, to_json
+    from streams.cli.ops_errors import answer_or_exit
 
     bootstrap, options = _kafka(bootstrap_servers)
     settings = WorkerSettings()
     path = Path(rules_path) if rules_path is not None else settings.rules
     asked = rules_path is not None or "rules" in settings.model_fields_set
     book = _load_book(str(path)) if asked or path.exists() else None
-    view = _run_ops(read_account(bootstrap, options, settings.topics, account,
+    view = answer_or_exit(read_account(bootstrap, options, settings.topics, account,
                                  committed_only=settings.transactions))
     click.echo(to_json(view, book).decode() if as_json else render(view, book))
     if view.state is None:

@@ -13,14 +13,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
+from streams.cli.ops_errors import WatermarkUnknown
+
 # How long to wait for the broker to report every partition's watermark. A fetch
 # that finds no data is held for the consumer's fetch_max_wait_ms on the
 # embedded broker (100 ms below), so a healthy broker answers in well under a second.
 WATERMARK_TIMEOUT_S = 15.0
-
-
-class WatermarkUnknown(RuntimeError):
-    """The broker reported no high watermark for some partitions in time."""
 
 
 async def high_watermarks(

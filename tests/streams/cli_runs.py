@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from streams.runtime.loop import Engine
 from streams.runtime.settings import EngineSettings
 from tests.factories import ROOT
+from tests.streams.kafka_helpers import running_engine, send_lines, wait_until
 
 UPSELL = [sys.executable, "-m", "streams.cli"]
 
@@ -36,3 +38,12 @@ async def upsell(settings: EngineSettings, *args: str, timeout: float = 60,
         subprocess.run, [*UPSELL, *args], env=env_for(settings), cwd=cwd,
         capture_output=True, text=True, timeout=timeout,
     )
+
+
+async def decide(settings: EngineSettings, lines: list[bytes]) -> Engine:
+    """Run an engine until it has read these lines, then stop it: its final
+    checkpoint commits them and writes their state to the changelog."""
+    async with running_engine(settings) as engine:
+        await send_lines(settings.kafka.bootstrap_servers or "", settings.topics.events, lines)
+        await wait_until(lambda: engine.metrics.events == len(lines), 60, "every event read")
+    return engine

@@ -16,7 +16,7 @@ from streams.cli.tail import describe_record
 from streams.runtime.routing import DLQ_REASON, DLQ_SOURCE_OFFSET, DLQ_SOURCE_PARTITION
 from streams.runtime.settings import EngineSettings
 from tests.factories import ROOT
-from tests.streams.cli_runs import UPSELL, env_for, upsell
+from tests.streams.cli_runs import UPSELL, decide, env_for, upsell
 from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
@@ -85,9 +85,7 @@ async def test_dlq_lists_reasons_and_source_offsets_of_the_original_records_and_
     kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
     settings = settings_for(kafka, topic_prefix)
-    async with running_engine(settings) as engine:
-        await send_lines(kafka.bootstrap_servers, settings.topics.events, LINES)
-        await wait_until(lambda: engine.metrics.events == len(LINES), 60, "every event read")
+    await decide(settings, LINES)
     dead = await read_topic(kafka.bootstrap_servers, settings.topics.dlq, BAD, settle=0)
     events = await read_topic(kafka.bootstrap_servers, settings.topics.events, len(LINES), settle=0)
     originals = {(r.partition, r.offset): r.value for r in events}

@@ -13,14 +13,11 @@ from schemas.events import InvalidEvent, decode_event
 from streams.cli.explain import HeldBack, held_back
 from streams.runtime.routing import home_partition
 from tests.factories import Account, book, example_book, held
-from tests.streams.cli_runs import upsell
+from tests.streams.cli_runs import decide, upsell
 from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
-    running_engine,
-    send_lines,
     settings_for,
-    wait_until,
 )
 from triggers.periods import DAY
 from triggers.state import encode_state
@@ -68,9 +65,7 @@ async def test_explain_reads_the_state_the_core_gives_offline_and_shows_it_reada
     kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
     settings = settings_for(kafka, topic_prefix)
-    async with running_engine(settings) as engine:
-        await send_lines(kafka.bootstrap_servers, settings.topics.events, LINES)
-        await wait_until(lambda: engine.metrics.events == len(LINES), 60, "every event decided")
+    await decide(settings, LINES)
     table = _offline_table()
     busiest = max(table.accounts.values(), key=lambda state: len(state.offers))
     for account_id in [*sorted(table.accounts)[:2], busiest.account_id]:
@@ -101,9 +96,7 @@ async def test_explain_of_an_unknown_account_exits_1_and_without_rules_says_so(
     kafka: KafkaUnderTest, topic_prefix: str, tmp_path: Path
 ) -> None:
     settings = settings_for(kafka, topic_prefix)
-    async with running_engine(settings) as engine:
-        await send_lines(kafka.bootstrap_servers, settings.topics.events, LINES[:40])
-        await wait_until(lambda: engine.metrics.events == 40, 60, "the events decided")
+    await decide(settings, LINES[:40])
     unknown = await upsell(settings, "explain", "ACCT-00007")
     assert unknown.returncode == 1
     assert unknown.stdout.startswith("no state for account ACCT-00007 on partition ")

@@ -12,15 +12,13 @@ from aiokafka import AIOKafkaConsumer
 
 from streams.runtime.routing import home_partition
 from streams.runtime.topics import ensure_topics
-from tests.streams.cli_runs import upsell
+from tests.streams.cli_runs import decide, upsell
 from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
     account_key,
-    running_engine,
     send_lines,
     settings_for,
-    wait_until,
 )
 
 GOOD = [line for line in EXAMPLE_EVENTS.read_bytes().splitlines() if account_key(line)]
@@ -35,9 +33,7 @@ async def test_lag_shows_committed_high_watermark_and_lag_per_partition_and_exit
     kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
     settings = settings_for(kafka, topic_prefix)
-    async with running_engine(settings) as engine:
-        await send_lines(kafka.bootstrap_servers, settings.topics.events, GOOD)
-        await wait_until(lambda: engine.metrics.events == len(GOOD), 60, "every event decided")
+    await decide(settings, GOOD)
     # Stopped: its final checkpoint committed every event. These are not consumed.
     behind = GOOD[:120]
     await send_lines(kafka.bootstrap_servers, settings.topics.events, behind)
