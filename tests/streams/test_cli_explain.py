@@ -15,10 +15,7 @@ from streams.runtime.routing import home_partition
 from tests.factories import Account, book, example_book, held
 from tests.streams.cli_runs import decide, upsell
 from tests.streams.conftest import KafkaUnderTest
-from tests.streams.kafka_helpers import (
-    EXAMPLE_EVENTS,
-    settings_for,
-)
+from tests.streams.kafka_helpers import EXAMPLE_EVENTS, settings_for
 from triggers.periods import DAY
 from triggers.state import encode_state
 from triggers.table import AccountTable
@@ -48,17 +45,18 @@ def test_a_cooldown_explained_is_the_cooldown_the_engine_applies() -> None:
         ("done", "cooldown")]
 
 
-def test_an_open_ticket_holds_until_an_event_and_a_top_plan_has_nothing_to_offer() -> None:
+def test_an_open_ticket_holds_until_an_event_and_a_plan_without_the_add_on_has_nothing() -> None:
     rules = book(guards="suppress_while_ticket_open: [high]")
     account = Account(rules, plan="pro")
     account.send("ticket", ticket_id="T-1", status="opened", severity="high")
-    now = account.state.seen_at
-    found = held_back(account.state, rules, now)
-    assert HeldBack("seats-80", "open_ticket", math.inf) in found
-    enterprise = Account(rules, plan="enterprise", account_id="big")
-    assert HeldBack("seats-80", "nothing_to_offer", None) in held_back(
-        enterprise.state, rules, now)
-    assert held(enterprise.seats(49)) == []  # no limit on enterprise: seats-80 cannot fire
+    assert HeldBack("done", "open_ticket", math.inf) in held_back(
+        account.state, rules, account.state.seen_at)
+    assert held(account.send("milestone", name="project_completed")) == [("done", "open_ticket")]
+    enterprise = Account(rules, plan="enterprise", account_id="big")  # reports: basic, pro only
+    assert HeldBack("done", "nothing_to_offer", None) in held_back(
+        enterprise.state, rules, enterprise.state.seen_at)
+    assert held(enterprise.send("milestone", name="project_completed")) == [
+        ("done", "nothing_to_offer")]
 
 
 async def test_explain_reads_the_state_the_core_gives_offline_and_shows_it_readably(
