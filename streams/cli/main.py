@@ -392,19 +392,192 @@ def ingest(bootstrap_servers: str | None, bind: str | None, port: int | None) ->
 @click.option("--from-beginning", is_flag=True, help="Start with the oldest offers.")
 def tail(bootstrap_servers: str | None, topic: str | None, pretty: bool,
          from_beginning: bool) -> None:
-    """Print offers as they arrive, one JSON object per line (Ctrl-C to stop)."""
-    from streams.cli.tail import follow_offers
+    """Print offers as they arrive, one JSON object per line (Ctrl-C to stop).
+
+    On the dead-letter topic it prints each dead letter's reason and source,
+    not its value: `upsell dlq` reads and redrives them."""
+    from streams.cli.tail import describe_record, follow_records
 
     bootstrap, options = _kafka(bootstrap_servers)
+    topics = TopicSettings()
+    topic = topic or topics.offers
+    if topic == topics.dlq:
+        click.echo(f"{topic} is the dead-letter topic: `upsell dlq` lists it with values "
+                   "on request, and redrives records", err=True)
 
     async def follow() -> None:
-        offers = follow_offers(bootstrap, topic or TopicSettings().offers, from_beginning,
-                               **options)
-        async for offer in offers:
-            click.echo(describe_offer(offer) if pretty else offer.model_dump_json())
+        async for record in follow_records(bootstrap, topic, from_beginning, **options):
+            line = describe_record(record, pretty)
+            if line is not None:
+                click.echo(line)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(follow())
+
+
+# -- ops: lag, topics, dead letters, one account's state --------------------
+
+@main.command()
+@_bootstrap_option
+@click.option("--group", default=None, help="Consumer group (default: $UPSELL_GROUP_ID or "
+              "upsell-engine).")
+@click.option("--topic", default=None, help="Events topic (default: $UPSELL_TOPIC_EVENTS or "
+              "usage-events).")
+@click.option("--max-lag", type=click.IntRange(min=0), default=None,
+              help="Exit 1 when the total lag (so also any partition's) exceeds this.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+def lag(bootstrap_servers: str | None, group: str | None, topic: str | None,
+        max_lag: int | None, as_json: bool) -> None:
+    """Consumer-group lag per partition of the events topic, as the broker sees it:
+    committed offset, high watermark, lag. Exit 0, 1 past --max-lag, 2 if it cannot
+    be measured."""
+    from streams.cli.lag import measure_lag, render
+    from streams.cli.ops_errors import answer_or_exit
+    from streams.runtime.settings import EngineSettings
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    group = group or EngineSettings().group_id
+    measured = answer_or_exit(measure_lag(bootstrap, options, group, topic or TopicSettings().events))
+    click.echo(measured.to_json(max_lag).decode() if as_json else render(measured))
+    if max_lag is not None and measured.total > max_lag:
+        click.echo(f"total lag {measured.total} exceeds --max-lag {max_lag}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def topics() -> None:
+    """Check or create the engine's topics (names and layout: $UPSELL_TOPIC_*)."""
+
+
+@topics.command("check")
+@_bootstrap_option
+def topics_check(bootstrap_servers: str | None) -> None:
+    """Partition counts, replication and configs of each topic the engine uses; for
+    each problem the command that repairs it. Exit 1 if there is one."""
+    from streams.cli.ops_errors import answer_or_exit
+    from streams.cli.topics import check_topics, render
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    settings = TopicSettings()
+    check = answer_or_exit(check_topics(bootstrap, options, settings))
+    click.echo(render(check, settings))
+    if check.problems:
+        sys.exit(1)
+
+
+@topics.command("create")
+@_bootstrap_option
+def topics_create(bootstrap_servers: str | None) -> None:
+    """Create the missing topics with the settings' layout and configs; existing
+    topics are left as they are (a problem with them is reported, as by check)."""
+    from streams.cli.ops_errors import answer_or_exit
+    from streams.cli.topics import TopicCheck, check_topics, render
+    from streams.runtime.topics import ensure_topics
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    settings = TopicSettings()
+
+    async def create() -> tuple[list[str], TopicCheck]:
+        created = await ensure_topics(bootstrap, settings, options)
+        return created, await check_topics(bootstrap, options, settings)
+
+    created, check = answer_or_exit(create())
+    click.echo(f"created {', '.join(created)}" if created else "created none: all exist")
+    click.echo(render(check, settings))
+    if check.problems:
+        sys.exit(1)
+
+
+def _position(_ctx: click.Context, _param: click.Parameter,
+              values: tuple[str, ...]) -> frozenset[tuple[int, int]]:
+    from streams.cli.dlq import parse_position
+
+    try:
+        return frozenset(parse_position(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Dead letters to list: the latest (or the first, --from-beginning).")
+@click.option("--from-beginning", is_flag=True, help="List the oldest first.")
+@click.option("--offset", "positions", multiple=True, callback=_position,
+              metavar="PARTITION:OFFSET", help="Only this dead letter (as listed; repeatable).")
+@click.option("--reason-contains", default=None, help="Only those whose reason contains this.")
+@click.option("--all", "everything", is_flag=True, help="With --redrive: every dead letter.")
+@click.option("--show-values", is_flag=True,
+              help="Print the values too (customer data: off by default).")
+@click.option("--redrive", is_flag=True,
+              help="Send the selected dead letters back to the events topic (original key "
+                   "and bytes), after the cause is fixed. Looks at the whole topic.")
+@click.option("--dry-run", is_flag=True, help="With --redrive: say what would be sent, send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of text.")
+def dlq(bootstrap_servers: str | None, limit: int, from_beginning: bool,
+        positions: frozenset[tuple[int, int]], reason_contains: str | None, everything: bool,
+        show_values: bool, redrive: bool, dry_run: bool, as_json: bool) -> None:
+    """Read the dead-letter topic: why each record was refused, and where it came from."""
+    from streams.cli.dlq import Selection, read_dead_letters
+    from streams.cli.dlq import redrive as send_back
+    from streams.cli.ops_errors import answer_or_exit
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    selection = Selection(positions, reason_contains)
+    if redrive and everything == selection.filters:
+        raise click.UsageError("--redrive needs a selection: --offset, --reason-contains, "
+                               "or --all (and --all alone)")
+    if not redrive and (everything or dry_run):
+        raise click.UsageError("--all and --dry-run go with --redrive")
+    topics = TopicSettings()
+
+    async def work() -> None:
+        letters = await read_dead_letters(bootstrap, options, topics.dlq, selection,
+                                          None if redrive else limit, from_beginning)
+        if not redrive:
+            for letter in letters:
+                click.echo(orjson.dumps(letter.to_dict(show_values)).decode() if as_json
+                           else letter.describe(show_values))
+            if not as_json:
+                click.echo(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'} "
+                           f"shown from {topics.dlq}", err=True)
+            return
+        results = await send_back(bootstrap, options, topics.events, letters, dry_run)
+        for result in results:
+            click.echo(orjson.dumps(result.to_dict(topics.events, dry_run)).decode() if as_json
+                       else result.describe(topics.events, dry_run))
+        sent = sum(1 for r in results if r.skipped is None)
+        click.echo(f"{'would send' if dry_run else 'sent'} {sent} of {len(results)} selected "
+                   f"dead letters to {topics.events}", err=True)
+
+    answer_or_exit(work())
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--rules", "rules_path", default=None, type=click.Path(dir_okay=False),
+              help="Rules file, for the guards in force (default: $UPSELL_RULES, or "
+                   "examples/saas-rules.yaml if it exists).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, exact (POSIX times).")
+@click.argument("account")
+def explain(bootstrap_servers: str | None, rules_path: str | None, as_json: bool,
+            account: str) -> None:
+    """An account's state as the engine keeps it (plan, gauges, counters, timers,
+    fired levels, offers, silences) and what would hold its triggers back now,
+    read from the changelog."""
+    from streams.cli.explain import read_account, render, to_json
+    from streams.cli.ops_errors import answer_or_exit
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    settings = WorkerSettings()
+    path = Path(rules_path) if rules_path is not None else settings.rules
+    asked = rules_path is not None or "rules" in settings.model_fields_set
+    book = _load_book(str(path)) if asked or path.exists() else None
+    view = answer_or_exit(read_account(bootstrap, options, settings.topics, account,
+                                 committed_only=settings.transactions))
+    click.echo(to_json(view, book).decode() if as_json else render(view, book))
+    if view.state is None:
+        sys.exit(1)
 
 
 @main.command()

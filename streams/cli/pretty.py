@@ -1,8 +1,9 @@
-"""Readable output for people watching a terminal: one line per offer, tables in columns."""
+"""Readable output for people watching a terminal: offers, times, tables in columns."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 
 from schemas.offers import Offer
 
@@ -38,3 +39,8 @@ def columns(rows: Sequence[Sequence[str]], rules_under: Collection[int], left: i
         if number in rules_under:
             lines.append(rule)
     return lines
+
+
+def utc_time(seconds: float) -> str:
+    """POSIX seconds as a UTC time to the second, e.g. '2026-01-17 09:58:03'."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
