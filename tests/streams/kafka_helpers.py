@@ -20,6 +20,7 @@ from typing import IO, Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -194,12 +195,14 @@ class WorkerProcess:
     port: int  # of its web server, on 127.0.0.1
     events_topic: str
 
-    def scrape(self) -> list[Sample]:
-        """Every sample of its /metrics, parsed by prometheus-client's parser."""
+    def families(self) -> list[Metric]:
+        """Its /metrics, parsed by prometheus-client's parser."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as reply:
-            text = reply.read().decode()
-        return [sample for family in text_string_to_metric_families(text)
-                for sample in family.samples]
+            return list(text_string_to_metric_families(reply.read().decode()))
+
+    def scrape(self) -> list[Sample]:
+        """Every sample of its /metrics."""
+        return [sample for family in self.families() for sample in family.samples]
 
 
 @contextlib.contextmanager
