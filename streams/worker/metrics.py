@@ -69,11 +69,11 @@ def ignored_category(reason: str) -> str:
 
 
 def build_version() -> str:
-    """The installed distribution's version ("unknown" when run from a bare tree)."""
+    """The installed distribution's version ("0+unknown" when run from a source tree never installed)."""
     try:
         return package_version("upsell")
     except PackageNotFoundError:
-        return "unknown"
+        return "0+unknown"
 
 
 class EngineCollector(Collector):
