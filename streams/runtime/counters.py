@@ -15,6 +15,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
+from schemas.events import EVENT_TYPES
 from triggers.tally import Tally
 
 # What became of a consumed record (the `outcome` label): exactly one each.
@@ -63,8 +64,14 @@ class Histogram:
         return sum(self.counts)
 
 
-def _by_outcome() -> dict[str, Counter[str]]:
-    return {outcome: Counter() for outcome in OUTCOMES}
+def _by_outcome() -> dict[str, dict[str, int]]:
+    """Outcome -> event type -> count. APPLIED, which nearly every event takes, has
+    every type of the contract at 0, so that the loop's `d[type] += 1` hits an
+    exact dict (~60 ns; a Counter's takes ~100-300 ns) and every type is
+    exported from the start."""
+    by_outcome: dict[str, dict[str, int]] = {outcome: {} for outcome in OUTCOMES}
+    by_outcome[APPLIED] = dict.fromkeys(EVENT_TYPES, 0)
+    return by_outcome
 
 
 @dataclass
@@ -75,7 +82,7 @@ class EngineMetrics:
 
     started_at: float = field(default_factory=time.time)
     events: int = 0  # records consumed
-    events_by_outcome: dict[str, Counter[str]] = field(default_factory=_by_outcome)  # -> by type
+    events_by_outcome: dict[str, dict[str, int]] = field(default_factory=_by_outcome)
     dead_letters: Counter[str] = field(default_factory=Counter)  # by reason (INVALID, ...)
     decisions: Tally = field(default_factory=Tally)
     offers_sent: Counter[tuple[str, str]] = field(default_factory=Counter)  # (trigger, kind)
@@ -100,6 +107,11 @@ class EngineMetrics:
     lag: dict[int, int] = field(default_factory=dict)  # partition -> records behind
     lag_seconds: dict[int, float] = field(default_factory=dict)  # partition -> seconds behind
 
+    def count(self, outcome: str, event_type: str) -> None:
+        """One record's outcome, off the hot path (the loop counts APPLIED itself)."""
+        by_type = self.events_by_outcome[outcome]
+        by_type[event_type] = by_type.get(event_type, 0) + 1
+
     @property
     def invalid(self) -> int:
         """Records sent to the dead-letter topic."""
@@ -107,8 +119,8 @@ class EngineMetrics:
 
     @property
     def replayed(self) -> int:
-        return self.events_by_outcome[REPLAYED].total()
+        return sum(self.events_by_outcome[REPLAYED].values())
 
     @property
     def forwarded(self) -> int:
-        return self.events_by_outcome[FORWARDED].total()
+        return sum(self.events_by_outcome[FORWARDED].values())

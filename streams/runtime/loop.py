@@ -289,8 +289,8 @@ class Engine:
         future_reason = (f"occurred_at: more than {max_skew:g} s after the record was produced "
                          "(its partition's clock would jump ahead)")
         accounts, applied, dirty = store.accounts, store.applied, store.dirty
-        outcomes = metrics.events_by_outcome  # outcome -> event type -> count
-        applied_by_type, caused_at = outcomes[APPLIED], self._offers_caused_at
+        applied_by_type = metrics.events_by_outcome[APPLIED]  # event type -> count
+        caused_at = self._offers_caused_at
         for record in records:
             try:
                 if record.value is None:
@@ -313,11 +313,11 @@ class Engine:
                 if schedule.has_due():
                     await self._sweep.fire(store)
             if applied.get(account_id, -1) >= record.offset:
-                outcomes[REPLAYED][event_type] += 1
+                metrics.count(REPLAYED, event_type)
                 continue
             origin = forwarded_from(record) if record.headers else None
             if origin is not None and store.already_forwarded(account_id, *origin):
-                outcomes[REPLAYED][event_type] += 1  # forwarded again after a crash at its origin
+                metrics.count(REPLAYED, event_type)  # forwarded again after a crash at its origin
                 continue
             state = accounts.get(account_id)
             if state is None:
@@ -335,11 +335,13 @@ class Engine:
                 store.applied_forward(account_id, *origin)
             dirty.add(account_id)
             if result is NOTHING:  # most events: state updated, nothing fired
-                applied_by_type[event_type] += 1
+                try:
+                    applied_by_type[event_type] += 1
+                except KeyError:  # a type that EVENT_TYPES does not list
+                    applied_by_type[event_type] = 1
             else:
-                outcome = (DUPLICATE if result.duplicate else
-                           IGNORED if result.ignored is not None else APPLIED)
-                outcomes[outcome][event_type] += 1
+                metrics.count(DUPLICATE if result.duplicate else
+                              IGNORED if result.ignored is not None else APPLIED, event_type)
                 sent = self.publish(store, result)
                 if sent and record.timestamp > 0:
                     caused_at.extend([record.timestamp] * sent)

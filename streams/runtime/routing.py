@@ -65,7 +65,7 @@ class Router:
             headers.append(("upsell.value_omitted", str(len(record.value or b"")).encode()))
             self._writer.write(dlq, record.partition, record.key, None, headers)
         self._metrics.dead_letters[category] += 1
-        self._metrics.events_by_outcome[DEAD_LETTERED][event_type] += 1
+        self._metrics.count(DEAD_LETTERED, event_type)
 
     def forward(self, record: ConsumerRecord[bytes, bytes], home: int, event_type: str) -> None:
         """An event on the wrong partition (a producer with another partitioner):
@@ -79,7 +79,7 @@ class Router:
             self.dead_letter(record, "too large to forward to the account's partition",
                              TOO_LARGE, event_type)
             return
-        self._metrics.events_by_outcome[FORWARDED][event_type] += 1
+        self._metrics.count(FORWARDED, event_type)
 
 
 def forwarded_from(record: ConsumerRecord[bytes, bytes]) -> tuple[int, int] | None:

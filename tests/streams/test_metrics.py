@@ -11,6 +11,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from schemas.events import EVENT_TYPES
 from streams.cli.replay import ReplaySummary, replay
 from streams.runtime.counters import (
     APPLIED,
@@ -106,7 +107,10 @@ def test_events_by_type_and_outcome_and_dead_letters_by_reason() -> None:
     outcomes[DEAD_LETTERED].update({UNDECODED: 7, "usage": 1})
     metrics.dead_letters.update({INVALID: 7, FUTURE: 1})
     _, samples = scrape(metrics)
-    assert labelled(samples, "upsell_events_total") == {
+    events = labelled(samples, "upsell_events_total")
+    assert {(outcome, t) for (outcome, t), n in events.items() if outcome == APPLIED} == {
+        (APPLIED, t) for t in EVENT_TYPES}  # every type of the contract, from the start
+    assert {key: n for key, n in events.items() if n} == {
         (APPLIED, "nps"): 2, (APPLIED, "usage"): 5, (DUPLICATE, "usage"): 1,
         (IGNORED, "usage"): 3, (REPLAYED, "subscription"): 4, (FORWARDED, "ticket"): 6,
         (DEAD_LETTERED, UNDECODED): 7, (DEAD_LETTERED, "usage"): 1,
