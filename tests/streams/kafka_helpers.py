@@ -36,6 +36,15 @@ from triggers import RuleBook
 EXAMPLE_EVENTS = ROOT / "examples" / "events.jsonl"
 
 
+def topics_for(prefix: str, partitions: int) -> TopicSettings:
+    """Fresh topics, all of them named after the test."""
+    return TopicSettings(
+        events=f"{prefix}-events", offers=f"{prefix}-offers", outcomes=f"{prefix}-outcomes",
+        dlq=f"{prefix}-dlq", changelog=f"{prefix}-changelog", rules=f"{prefix}-rules",
+        rules_status=f"{prefix}-rules-status", partitions=partitions,
+    )
+
+
 def settings_for(kafka: KafkaUnderTest, prefix: str, partitions: int = 4,
                  **overrides: object) -> EngineSettings:
     """Fresh topics and group per test; a short session timeout, because the
@@ -45,11 +54,7 @@ def settings_for(kafka: KafkaUnderTest, prefix: str, partitions: int = 4,
     overrides = {"clock": "event", **overrides}
     return EngineSettings(
         kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
-        topics=TopicSettings(
-            events=f"{prefix}-events", offers=f"{prefix}-offers", outcomes=f"{prefix}-outcomes",
-            dlq=f"{prefix}-dlq", changelog=f"{prefix}-changelog", rules=f"{prefix}-rules",
-            rules_status=f"{prefix}-rules-status", partitions=partitions,
-        ),
+        topics=topics_for(prefix, partitions),
         group_id=f"{prefix}-group",
         session_timeout_ms=6000,
         checkpoint_interval_ms=100,
@@ -222,9 +227,7 @@ def worker_process(bootstrap: str, prefix: str, partitions: int = 2,
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("UPSELL_")},
-        "UPSELL_TOPIC_EVENTS": f"{prefix}-events", "UPSELL_TOPIC_OFFERS": f"{prefix}-offers",
-        "UPSELL_TOPIC_DLQ": f"{prefix}-dlq", "UPSELL_TOPIC_CHANGELOG": f"{prefix}-changelog",
-        "UPSELL_TOPIC_PARTITIONS": str(partitions), "UPSELL_GROUP_ID": f"{prefix}-group",
+        **topic_env(topics_for(prefix, partitions)), "UPSELL_GROUP_ID": f"{prefix}-group",
         "UPSELL_SESSION_TIMEOUT_MS": "6000",
     }
     with tempfile.TemporaryFile() as log:
