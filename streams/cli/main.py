@@ -219,6 +219,7 @@ def produce(bootstrap_servers: str | None, topic: str | None, raw: bool, events:
     Invalid lines are reported with their line number and not sent (exit 1).
     """
     from streams.cli.producer import EventProducer
+    from streams.runtime.errors import TopicLayoutError
     from streams.runtime.topics import ensure_topics
 
     bootstrap, options = _kafka(bootstrap_servers)
@@ -227,7 +228,8 @@ def produce(bootstrap_servers: str | None, topic: str | None, raw: bool, events:
 
     async def send() -> tuple[int, list[tuple[int, str]]]:
         # Sending to a missing topic would let the broker create it with its own
-        # layout; create the engine's topics first (a no-op when they exist).
+        # layout; create the engine's topics first (a no-op when they exist), or
+        # refuse when they would not share one partition count.
         await ensure_topics(bootstrap, topics, options)
         async with EventProducer(bootstrap, topic, **options) as producer:
             if not raw:
@@ -242,7 +244,10 @@ def produce(bootstrap_servers: str | None, topic: str | None, raw: bool, events:
             await producer.flush()
             return sent, []
 
-    sent, rejected = asyncio.run(send())
+    try:
+        sent, rejected = asyncio.run(send())
+    except TopicLayoutError as exc:
+        raise click.ClickException(f"nothing sent: {exc}") from None
     for number, reason in rejected:
         click.echo(f"line {number}: {reason}", err=True)
     click.echo(f"sent {sent} events to {topic}" +

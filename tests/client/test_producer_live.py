@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.runtime.routing import home_partition
 from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import (
     assert_each_offer_once,
+    create_topic,
     expected_offers,
     read_topic,
     running_engine,
@@ -119,12 +119,7 @@ async def test_a_topic_with_another_partition_count_than_expected_is_refused(
     kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}-events"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 3, 1)])
-    finally:
-        await admin.close()
+    await create_topic(kafka.bootstrap_servers, topic, 3)
     await wait_until_topic(kafka.bootstrap_servers, topic)
     async with UpsellProducer(kafka.bootstrap_servers, topic=topic, expected_partitions=8) as producer:
         with pytest.raises(TopicNotReady, match=f"topic '{topic}' has 3 partitions, not the 8 expected"):

@@ -20,7 +20,7 @@ from streams.cli.pretty import describe_offer
 from streams.cli.replay import ReplaySummary, replay
 from tests.factories import EXAMPLE_RULES, ROOT, example_book
 from tests.streams.conftest import KafkaUnderTest
-from tests.streams.kafka_helpers import EXAMPLE_EVENTS, read_topic
+from tests.streams.kafka_helpers import EXAMPLE_EVENTS, create_topic, read_topic
 
 UPSELL = [sys.executable, "-m", "streams.cli"]
 REPLAY = ReplaySummary()  # as the worker below decides them: 2 partitions, the event clock
@@ -47,6 +47,28 @@ def test_produce_sends_valid_events_keyed_and_refuses_invalid_ones(
     records = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(lines) - bad))
     assert len(records) == len(lines) - bad
     assert all(r.key == orjson.loads(r.value)["account_id"].encode() for r in records)  # type: ignore[arg-type]
+
+
+def test_produce_refuses_an_events_topic_a_broker_made_with_another_count(
+    kafka: KafkaUnderTest, topic_prefix: str
+) -> None:
+    """As a broker makes it when a client sends before any worker ran: the engine's
+    other topics would get the configured count, and the worker would refuse them."""
+    names = {kind: f"{topic_prefix}-{kind}" for kind in ("events", "offers", "dlq", "changelog")}
+    asyncio.run(create_topic(kafka.bootstrap_servers, names["events"], 3))
+    env = {**os.environ, **{f"UPSELL_TOPIC_{kind.upper()}": name for kind, name in names.items()},
+           "UPSELL_TOPIC_PARTITIONS": "2"}
+    done = subprocess.run(
+        [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, str(EXAMPLE_EVENTS)],
+        capture_output=True, cwd=ROOT, env=env, timeout=60,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert f"Error: nothing sent: the topics would not share one partition count ({names['events']}: 3, " \
+           f"{names['offers']}: missing" in stderr
+    assert "set UPSELL_TOPIC_PARTITIONS=3 to keep the existing count" in stderr
+    assert "Traceback" not in stderr
+    assert asyncio.run(read_topic(kafka.bootstrap_servers, names["events"], 0, settle=0.5)) == []
 
 
 def test_produce_without_a_broker_says_how_to_get_one() -> None:
@@ -79,10 +101,10 @@ def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
     )
     try:
         assert _wait_for(f"http://127.0.0.1:{port}/health", 200, timeout=60)
+        # The worker's topic settings: produce checks the engine's topics as configured.
         subprocess.run(
-            [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, "--topic",
-             f"{topic_prefix}-events", str(EXAMPLE_EVENTS)],
-            cwd=ROOT, capture_output=True, timeout=60,
+            [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, str(EXAMPLE_EVENTS)],
+            cwd=ROOT, env=env, capture_output=True, timeout=60,
         )
         sent = REPLAY.events  # produce refuses the bad lines
         deadline = time.monotonic() + 30
