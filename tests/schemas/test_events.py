@@ -247,12 +247,16 @@ def test_times_that_are_no_real_date_or_time_are_refused_by_the_pattern(when: st
 EVENT_TIME: TypeAdapter[datetime] = TypeAdapter(events.EventTime)
 
 
-def time_accepted(when: str) -> bool:
+def accepts(adapter: TypeAdapter[Any], value: object) -> bool:
     try:
-        EVENT_TIME.validate_python(when)
+        adapter.validate_python(value)
     except ValidationError:
         return False
     return True
+
+
+def time_accepted(when: str) -> bool:
+    return accepts(EVENT_TIME, when)
 
 
 def test_the_time_pattern_knows_the_calendar_of_every_year_from_1969_to_3000() -> None:
@@ -376,11 +380,7 @@ def test_the_id_rule_is_exactly_controls_format_characters_and_separators() -> N
     adapter: TypeAdapter[str] = TypeAdapter(Identifier)
 
     def accepted(text: str) -> bool:
-        try:
-            adapter.validate_python(text)
-        except ValidationError:
-            return False
-        return True
+        return accepts(adapter, text)
 
     wrong = []
     for code in range(0x10000):
