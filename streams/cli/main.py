@@ -267,6 +267,37 @@ def _account_key(line: bytes) -> bytes | None:
 
 @main.command()
 @_bootstrap_option
+@click.option("--bind", default=None,
+              help="Address to listen on (default 127.0.0.1, or $UPSELL_INGEST_BIND).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port to listen on (default 6067, or $UPSELL_INGEST_PORT).")
+def ingest(bootstrap_servers: str | None, bind: str | None, port: int | None) -> None:
+    """Serve HTTP ingest for apps that do not speak Kafka: POST /v1/events and
+    POST /v1/offers/{offer_id}/response (the worker serves them too).
+
+    Needs UPSELL_INGEST_TOKEN: callers send it as `Authorization: Bearer <token>`.
+    """
+    from streams.worker.config import IngestSettings
+    from streams.worker.ingest import EVENTS_PATH, OFFER_RESPONSE_PATH, make_ingest, run_ingest
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    listen: dict[str, Any] = {key: value for key, value in {"bind": bind, "port": port}.items()
+                              if value is not None}
+    settings, topics = IngestSettings(**listen), TopicSettings()
+    try:
+        server = make_ingest(settings, bootstrap, topics, options)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if server is None:
+        raise click.UsageError("set UPSELL_INGEST_TOKEN to the token callers must send "
+                               "(`Authorization: Bearer <token>`)")
+    click.echo(f"ingest on http://{settings.bind}:{settings.port}: POST {EVENTS_PATH}, "
+               f"POST {OFFER_RESPONSE_PATH}; events to {topics.events} at {bootstrap}", err=True)
+    run_ingest(server, settings)
+
+
+@main.command()
+@_bootstrap_option
 @click.option("--topic", default=None, help="Offers topic (default upsell-offers).")
 @click.option("--pretty", is_flag=True, help="One readable line per offer instead of JSON.")
 @click.option("--from-beginning", is_flag=True, help="Start with the oldest offers.")

@@ -25,7 +25,9 @@ from faust.web import Request, Response, View
 
 from streams.runtime.loop import Engine
 from streams.worker.config import WorkerSettings
+from streams.worker.ingest import add_ingest, make_ingest
 from streams.worker.metrics import CONTENT_TYPE, render_metrics
+from streams.worker.page import add_status_page
 from streams.worker.tuning import tune_gc
 
 
@@ -81,6 +83,9 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
         web_router_enabled=False,
     )
     app.service(EngineService(engine))  # type: ignore[arg-type]  # an instance works too
+    add_status_page(app, engine)
+    add_ingest(app, make_ingest(settings.ingest, engine.bootstrap_servers, settings.topics,
+                                settings.kafka.client_options()))
     started = time.time()
 
     @app.page("/health")
