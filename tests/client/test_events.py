@@ -10,6 +10,7 @@ import pytest
 
 from schemas import events as engine
 from schemas.events import decode_event
+from schemas.offer_responses import offer_response_event_id
 from upsell_client import InvalidEvent, events, respond
 
 WHEN = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -128,19 +129,37 @@ def test_from_fields_keeps_extra_fields_which_the_engine_ignores() -> None:
     assert decoded(built).type == "milestone"
 
 
-OFFER = {"offer_id": "26a4b26702c872cf4f4924ae14944eb3", "account_id": "acme", "kind": "upsell",
+OFFER = {"offer_id": "4449f5c226e3119bc611e69e12199389", "account_id": "acme", "kind": "upsell",
          "trigger_id": "seats-100"}
 
 
-def test_respond_takes_the_ids_from_the_offer_and_gives_the_same_event_id_each_time() -> None:
+def test_respond_takes_the_ids_from_the_offer_and_derives_the_event_id() -> None:
     first = respond(OFFER, "declined", occurred_at=WHEN)
-    again = respond(orjson.dumps(OFFER), "declined", occurred_at=WHEN + timedelta(hours=1))
+    paris = WHEN.astimezone(timezone(timedelta(hours=1)))
+    again = respond(orjson.dumps(OFFER), "declined", occurred_at=paris)
     event = decoded(first)
     assert isinstance(event, engine.OfferResponseEvent)
     assert (event.account_id, event.offer_id, event.response) == ("acme", OFFER["offer_id"], "declined")
-    assert first.event_id == again.event_id  # a retry or a second report: the engine drops it
-    assert respond(OFFER, "shown").event_id != first.event_id
-    assert respond({**OFFER, "offer_id": "other"}, "declined").event_id != first.event_id
+    assert first.event_id == again.event_id  # one moment, two spellings: one event
+    assert respond(OFFER, "shown", occurred_at=WHEN).event_id != first.event_id
+    assert respond(OFFER, "declined", occurred_at=WHEN + timedelta(seconds=1)).event_id != first.event_id
+    assert respond({**OFFER, "offer_id": "other"}, "declined", occurred_at=WHEN).event_id != first.event_id
+
+
+@pytest.mark.parametrize("when", [WHEN, WHEN.replace(microsecond=250000),
+                                  WHEN.astimezone(timezone(timedelta(hours=-4, minutes=-30)))])
+def test_respond_derives_the_id_as_the_engines_http_ingest_does(when: datetime) -> None:
+    assert respond(OFFER, "declined", occurred_at=when).event_id == offer_response_event_id(
+        OFFER["offer_id"], "declined", when)
+    # The engine's golden id (tests/schemas/test_offer_responses.py), computed here alone.
+    assert respond(OFFER, "declined", occurred_at=WHEN).event_id == "resp1-a0ffdd688fe33028b3d2eb1805eef3e4"
+
+
+def test_respond_without_a_time_means_now_to_the_second() -> None:
+    event = respond(OFFER, "accepted")
+    occurred = datetime.fromisoformat(str(event.fields["occurred_at"]))
+    assert occurred.microsecond == 0 and abs((datetime.now(UTC) - occurred).total_seconds()) < 5
+    assert event.event_id == offer_response_event_id(OFFER["offer_id"], "accepted", occurred)
 
 
 def test_respond_to_something_that_is_no_offer_says_so() -> None:

@@ -82,8 +82,10 @@ async def test_the_engine_consumes_what_the_client_sends_and_hears_its_responses
         async with UpsellProducer(bootstrap, topic=topics.events) as producer:
             for record in offers:
                 assert record.value is not None
-                first = await producer.send_and_wait(respond(record.value, "declined"))
-                again = await producer.send_and_wait(respond(orjson.loads(record.value), "declined"))
+                declined = T0 + timedelta(days=2)  # a retry carries the moment of the first try
+                first = await producer.send_and_wait(respond(record.value, "declined", occurred_at=declined))
+                again = await producer.send_and_wait(
+                    respond(orjson.loads(record.value), "declined", occurred_at=declined))
                 assert first.event_id == again.event_id and again.offset > first.offset
         total = len(sent) + 2 * len(offers)
         await wait_until(lambda: engine.metrics.events >= total, 60, "the engine to read every event")

@@ -58,6 +58,6 @@ async def test_the_product_apps_snippets_run_as_pasted() -> None:
             assert offers, "the events should make an offer"
             code, out, err = await run(respond, bootstrap)
             assert code == 0, err
-            assert re.fullmatch(r"declined an offer to acme \(event response-[0-9a-f]{32}\)\n", out)
+            assert re.fullmatch(r"declined an offer to acme \(event resp1-[0-9a-f]{32}\)\n", out)
             await wait_until(lambda: engine.metrics.events >= 5, 30, "the response to be read")
             assert engine.metrics.invalid == 0

@@ -61,3 +61,4 @@ async def test_ensure_topics_creates_nothing_next_to_a_topic_of_another_count(
     created = await ensure_topics(kafka.bootstrap_servers, topics.model_copy(update={"partitions": 3}), {})
     assert created == names[1:]
     assert await topic_counts(kafka.bootstrap_servers, names) == dict.fromkeys(names, 3)
+

@@ -167,17 +167,31 @@ def offer_response(account_id: str, offer_id: str, response: Response, *,
 
 
 def respond(offer: Mapping[str, Any] | bytes | str, response: Response, *,
-            occurred_at: Time | None = None) -> Event:
+            occurred_at: datetime | None = None) -> Event:
     """The offer_response event for an offer as read from the offers topic (its JSON
-    or the decoded object). Its event id comes from the offer and the response, so
-    reporting the same response twice (a retry, a second render) changes nothing:
-    the engine drops the repeat."""
+    or the decoded object), at `occurred_at` (when the user acted; default: now, to
+    the second). Its event id is derived, never made up: from the offer, the
+    response and the moment, as the engine's HTTP ingest derives it, so a report
+    repeated for the same moment (a retry, a second path) is dropped by the engine."""
     fields = orjson.loads(offer) if isinstance(offer, bytes | str) else offer
     if not isinstance(fields, Mapping):
         raise InvalidEvent("(offer): should be an object with 'offer_id' and 'account_id'")
     # Taken as they are (a missing or odd one is refused by name), not coerced.
     ids = {name: fields[name] for name in ("account_id", "offer_id") if name in fields}
-    key = f"{ids.get('offer_id')}\n{response}".encode()
-    event_id = "response-" + hashlib.blake2b(key, digest_size=16).hexdigest()
-    return _event("offer_response", ids.pop("account_id", None), event_id, occurred_at, **ids,
-                  response=response)
+    when = datetime.now(UTC).replace(microsecond=0) if occurred_at is None else occurred_at
+    checked = _event("offer_response", ids.pop("account_id", None), "pending", when, **ids,
+                     response=response)
+    event_id = response_event_id(checked.fields["offer_id"], response, when)
+    return from_fields({**checked.fields, "event_id": event_id})
+
+
+RESPONSE_ID_PREFIX = "resp1-"  # names the version of the derivation
+
+
+def response_event_id(offer_id: str, response: str, occurred_at: datetime) -> str:
+    """`resp1-` and 32 hex digits of BLAKE2b over the offer id, the response and the
+    moment (UTC, ISO 8601), separated by U+001F: the engine's derivation (a contract,
+    pinned by golden ids in the engine's tests and this package's)."""
+    moment = occurred_at.astimezone(UTC).isoformat()
+    key = f"{offer_id}\x1f{response}\x1f{moment}".encode()
+    return RESPONSE_ID_PREFIX + hashlib.blake2b(key, digest_size=16).hexdigest()
