@@ -3,7 +3,8 @@
 An embedded broker, a real worker process (`upsell worker`), a simulated
 customer base sending events at a steady rate (with a few broken events, as
 real producers send), and the offers printed as the worker publishes them,
-with a line each simulated week to show how far the simulation has come.
+with a line each simulated week to show how far the simulation has come; at
+the end the worker's status and the outcome report (`upsell report`).
 
 Simulated months pass in minutes, so the worker runs the event clock: its
 timed triggers (renewals, tenure windows, quiet accounts) are due by the
@@ -31,8 +32,10 @@ import orjson
 
 from schemas.rules_file import load_rules
 from streams.broker import EmbeddedBroker, free_port
+from streams.cli.outcomes_topic import read_outcomes
 from streams.cli.pretty import describe_offer
 from streams.cli.producer import EventProducer
+from streams.cli.report import Report
 from streams.cli.simulator import Simulator
 from streams.cli.tail import follow_offers
 from streams.runtime.settings import TopicSettings
@@ -99,6 +102,10 @@ def run_demo(duration: float, accounts: int, rate: int) -> None:
             except subprocess.TimeoutExpired:
                 worker.kill()
         _print_summary(status)
+        # What `upsell report` says, from the outcomes the worker published.
+        outcomes = asyncio.run(read_outcomes(bootstrap, TopicSettings().outcomes))
+        print(f"\n--- outcome report (upsell report: {len(outcomes)} outcomes) ---")
+        print(Report.of(outcomes).render())
 
 
 async def _drive(bootstrap: str, book: RuleBook, duration: float, accounts: int, rate: int,

@@ -39,8 +39,13 @@ def main() -> None:
 @click.option("--partitions", type=click.IntRange(min=1), default=1, show_default=True,
               help="Partitions of the live events topic: one clock per partition, accounts "
                    "placed as the live partitioner places them (1: one clock).")
+@click.option("--report", "report", is_flag=True,
+              help="Print the outcome report (as `upsell report` would from the outcomes "
+                   "topic) instead of the offers.")
+@click.option("--json", "as_json", is_flag=True, help="With --report: the report as JSON.")
 @click.argument("events", type=click.File("rb"))
-def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int) -> None:
+def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int, report: bool,
+           as_json: bool) -> None:
     """Run the decision core over a JSON-lines file of events ('-' for stdin).
 
     Time is the events' time; timed triggers fire as it passes their due
@@ -50,13 +55,24 @@ def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int) -> 
     from streams.cli.replay import replay as run_replay
 
     book = _load_book(rules_path)
-    summary = ReplaySummary()
+    summary = ReplaySummary(outcomes=[] if report else None)
     out = sys.stdout.buffer
     for offer in run_replay(events, book, summary, partitions):
-        line = describe_offer(offer) if pretty else offer.model_dump_json()
-        out.write(line.encode() + b"\n")
+        if not report:
+            line = describe_offer(offer) if pretty else offer.model_dump_json()
+            out.write(line.encode() + b"\n")
+    if summary.outcomes is not None:
+        _print_report(summary.outcomes, as_json)
     out.flush()
     click.echo(summary.render(), err=True)
+
+
+def _print_report(outcomes: list[Any], as_json: bool) -> None:
+    from streams.cli.report import Report
+
+    report = Report.of(outcomes)
+    click.echo(orjson.dumps(report.summary(), option=orjson.OPT_INDENT_2).decode()
+               if as_json else report.render())
 
 
 @main.group()
@@ -146,6 +162,35 @@ def _kafka(bootstrap_servers: str | None) -> tuple[str, dict[str, Any]]:
     return kafka.bootstrap_servers, kafka.client_options()
 
 
+@rules.command("apply")
+@_bootstrap_option
+@click.argument("path", type=click.Path(dir_okay=False))
+def rules_apply(path: str, bootstrap_servers: str | None) -> None:
+    """Validate a rules file and publish it to the rules topic: every worker switches
+    to it between two batches. A file with errors is refused with all of them (exit 1)."""
+    from streams.cli.rules_cmd import apply_rules
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    try:
+        lines = asyncio.run(apply_rules(Path(path), bootstrap, TopicSettings(), options))
+    except RulesError as exc:
+        click.echo(f"{exc}\nnot applied: nothing was published", err=True)
+        sys.exit(1)
+    click.echo("\n".join(lines))
+
+
+@rules.command("show")
+@_bootstrap_option
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+def rules_show(bootstrap_servers: str | None, as_json: bool) -> None:
+    """The rules version on the rules topic and the version each worker runs."""
+    from streams.cli.rules_cmd import overview_json, render_overview, rules_overview
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    overview = asyncio.run(rules_overview(bootstrap, TopicSettings(), options))
+    click.echo(overview_json(overview) if as_json else render_overview(overview))
+
+
 @main.command()
 @click.option("--rules", "rules_path", default=None, type=click.Path(dir_okay=False),
               help="Rules file (default: $UPSELL_RULES or examples/saas-rules.yaml).")
@@ -170,8 +215,11 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: in
     With no Kafka configured it starts an embedded broker on 127.0.0.1.
     """
     from streams.broker import EmbeddedBroker
+    from streams.runtime.errors import EngineError
+    from streams.runtime.live_rules import read_starting_rules
     from streams.runtime.loop import Engine
     from streams.worker.app import run_worker
+    from streams.worker.rules_service import RulesService
 
     overrides: dict[str, Any] = {
         "rules": rules_path, "group_id": group_id, "web_port": web_port,
@@ -183,7 +231,6 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: in
     if partitions is not None:
         overrides["topics"] = TopicSettings(partitions=partitions)
     settings = WorkerSettings(**overrides)
-    book = _load_book(str(settings.rules))
     broker = None
     bootstrap = settings.kafka.bootstrap_servers
     if not bootstrap:
@@ -191,7 +238,14 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: in
         bootstrap = broker.bootstrap_servers
         click.echo(f"no Kafka configured: started an embedded broker at {bootstrap}", err=True)
     try:
-        run_worker(settings, Engine(settings, book, bootstrap), loglevel)
+        try:  # the rules topic's latest good version, else the file (live_rules.py)
+            start = asyncio.run(read_starting_rules(settings.rules, bootstrap, settings.topics,
+                                                    settings.kafka.client_options()))
+        except EngineError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        engine = Engine(settings, start.book, bootstrap)
+        run_worker(settings, engine, loglevel, RulesService(engine, start, settings, bootstrap))
     finally:
         if broker is not None:
             broker.stop()
@@ -303,19 +357,212 @@ def ingest(bootstrap_servers: str | None, bind: str | None, port: int | None) ->
 @click.option("--from-beginning", is_flag=True, help="Start with the oldest offers.")
 def tail(bootstrap_servers: str | None, topic: str | None, pretty: bool,
          from_beginning: bool) -> None:
-    """Print offers as they arrive, one JSON object per line (Ctrl-C to stop)."""
-    from streams.cli.tail import follow_offers
+    """Print offers as they arrive, one JSON object per line (Ctrl-C to stop).
+
+    On the dead-letter topic it prints each dead letter's reason and source,
+    not its value: `upsell dlq` reads and redrives them."""
+    from streams.cli.tail import describe_record, follow_records
 
     bootstrap, options = _kafka(bootstrap_servers)
+    topics = TopicSettings()
+    topic = topic or topics.offers
+    if topic == topics.dlq:
+        click.echo(f"{topic} is the dead-letter topic: `upsell dlq` lists it with values "
+                   "on request, and redrives records", err=True)
 
     async def follow() -> None:
-        offers = follow_offers(bootstrap, topic or TopicSettings().offers, from_beginning,
-                               **options)
-        async for offer in offers:
-            click.echo(describe_offer(offer) if pretty else offer.model_dump_json())
+        async for record in follow_records(bootstrap, topic, from_beginning, **options):
+            line = describe_record(record, pretty)
+            if line is not None:
+                click.echo(line)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(follow())
+
+
+# -- ops: lag, topics, dead letters, one account's state --------------------
+
+@main.command()
+@_bootstrap_option
+@click.option("--group", default=None, help="Consumer group (default: $UPSELL_GROUP_ID or "
+              "upsell-engine).")
+@click.option("--topic", default=None, help="Events topic (default: $UPSELL_TOPIC_EVENTS or "
+              "usage-events).")
+@click.option("--max-lag", type=click.IntRange(min=0), default=None,
+              help="Exit 1 when the total lag (so also any partition's) exceeds this.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+def lag(bootstrap_servers: str | None, group: str | None, topic: str | None,
+        max_lag: int | None, as_json: bool) -> None:
+    """Consumer-group lag per partition of the events topic, as the broker sees it:
+    committed offset, high watermark, lag. Exit 0, 1 past --max-lag, 2 if it cannot
+    be measured."""
+    from streams.cli.lag import measure_lag, render
+    from streams.cli.ops_errors import answer_or_exit
+    from streams.runtime.settings import EngineSettings
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    group = group or EngineSettings().group_id
+    measured = answer_or_exit(measure_lag(bootstrap, options, group, topic or TopicSettings().events))
+    click.echo(measured.to_json(max_lag).decode() if as_json else render(measured))
+    if max_lag is not None and measured.total > max_lag:
+        click.echo(f"total lag {measured.total} exceeds --max-lag {max_lag}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def topics() -> None:
+    """Check or create the engine's topics (names and layout: $UPSELL_TOPIC_*)."""
+
+
+@topics.command("check")
+@_bootstrap_option
+def topics_check(bootstrap_servers: str | None) -> None:
+    """Partition counts, replication and configs of each topic the engine uses; for
+    each problem the command that repairs it. Exit 1 if there is one."""
+    from streams.cli.ops_errors import answer_or_exit
+    from streams.cli.topics import check_topics, render
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    settings = TopicSettings()
+    check = answer_or_exit(check_topics(bootstrap, options, settings))
+    click.echo(render(check, settings))
+    if check.problems:
+        sys.exit(1)
+
+
+@topics.command("create")
+@_bootstrap_option
+def topics_create(bootstrap_servers: str | None) -> None:
+    """Create the missing topics with the settings' layout and configs; existing
+    topics are left as they are (a problem with them is reported, as by check)."""
+    from streams.cli.ops_errors import answer_or_exit
+    from streams.cli.topics import TopicCheck, check_topics, render
+    from streams.runtime.topics import ensure_topics
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    settings = TopicSettings()
+
+    async def create() -> tuple[list[str], TopicCheck]:
+        created = await ensure_topics(bootstrap, settings, options)
+        return created, await check_topics(bootstrap, options, settings)
+
+    created, check = answer_or_exit(create())
+    click.echo(f"created {', '.join(created)}" if created else "created none: all exist")
+    click.echo(render(check, settings))
+    if check.problems:
+        sys.exit(1)
+
+
+def _position(_ctx: click.Context, _param: click.Parameter,
+              values: tuple[str, ...]) -> frozenset[tuple[int, int]]:
+    from streams.cli.dlq import parse_position
+
+    try:
+        return frozenset(parse_position(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Dead letters to list: the latest (or the first, --from-beginning).")
+@click.option("--from-beginning", is_flag=True, help="List the oldest first.")
+@click.option("--offset", "positions", multiple=True, callback=_position,
+              metavar="PARTITION:OFFSET", help="Only this dead letter (as listed; repeatable).")
+@click.option("--reason-contains", default=None, help="Only those whose reason contains this.")
+@click.option("--all", "everything", is_flag=True, help="With --redrive: every dead letter.")
+@click.option("--show-values", is_flag=True,
+              help="Print the values too (customer data: off by default).")
+@click.option("--redrive", is_flag=True,
+              help="Send the selected dead letters back to the events topic (original key "
+                   "and bytes), after the cause is fixed. Looks at the whole topic.")
+@click.option("--dry-run", is_flag=True, help="With --redrive: say what would be sent, send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of text.")
+def dlq(bootstrap_servers: str | None, limit: int, from_beginning: bool,
+        positions: frozenset[tuple[int, int]], reason_contains: str | None, everything: bool,
+        show_values: bool, redrive: bool, dry_run: bool, as_json: bool) -> None:
+    """Read the dead-letter topic: why each record was refused, and where it came from."""
+    from streams.cli.dlq import Selection, read_dead_letters
+    from streams.cli.dlq import redrive as send_back
+    from streams.cli.ops_errors import answer_or_exit
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    selection = Selection(positions, reason_contains)
+    if redrive and everything == selection.filters:
+        raise click.UsageError("--redrive needs a selection: --offset, --reason-contains, "
+                               "or --all (and --all alone)")
+    if not redrive and (everything or dry_run):
+        raise click.UsageError("--all and --dry-run go with --redrive")
+    topics = TopicSettings()
+
+    async def work() -> None:
+        letters = await read_dead_letters(bootstrap, options, topics.dlq, selection,
+                                          None if redrive else limit, from_beginning)
+        if not redrive:
+            for letter in letters:
+                click.echo(orjson.dumps(letter.to_dict(show_values)).decode() if as_json
+                           else letter.describe(show_values))
+            if not as_json:
+                click.echo(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'} "
+                           f"shown from {topics.dlq}", err=True)
+            return
+        results = await send_back(bootstrap, options, topics.events, letters, dry_run)
+        for result in results:
+            click.echo(orjson.dumps(result.to_dict(topics.events, dry_run)).decode() if as_json
+                       else result.describe(topics.events, dry_run))
+        sent = sum(1 for r in results if r.skipped is None)
+        click.echo(f"{'would send' if dry_run else 'sent'} {sent} of {len(results)} selected "
+                   f"dead letters to {topics.events}", err=True)
+
+    answer_or_exit(work())
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--rules", "rules_path", default=None, type=click.Path(dir_okay=False),
+              help="Rules file, for the guards in force (default: $UPSELL_RULES, or "
+                   "examples/saas-rules.yaml if it exists).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, exact (POSIX times).")
+@click.argument("account")
+def explain(bootstrap_servers: str | None, rules_path: str | None, as_json: bool,
+            account: str) -> None:
+    """An account's state as the engine keeps it (plan, gauges, counters, timers,
+    fired levels, offers, silences) and what would hold its triggers back now,
+    read from the changelog."""
+    from streams.cli.explain import read_account, render, to_json
+    from streams.cli.ops_errors import answer_or_exit
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    settings = WorkerSettings()
+    path = Path(rules_path) if rules_path is not None else settings.rules
+    asked = rules_path is not None or "rules" in settings.model_fields_set
+    book = _load_book(str(path)) if asked or path.exists() else None
+    view = answer_or_exit(read_account(bootstrap, options, settings.topics, account,
+                                 committed_only=settings.transactions))
+    click.echo(to_json(view, book).decode() if as_json else render(view, book))
+    if view.state is None:
+        sys.exit(1)
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--topic", default=None, help="Outcomes topic (default upsell-outcomes).")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+def report(bootstrap_servers: str | None, topic: str | None, as_json: bool) -> None:
+    """Per trigger: fired, held out, shown, answered, converted, conversion rate and lift
+    over the holdout with 95% intervals, expansion MRR and post-upsell churn, from the
+    outcomes topic (every worker's results)."""
+    from streams.cli.outcomes_topic import NoOutcomesTopic, read_outcomes
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    name = topic or TopicSettings().outcomes
+    try:
+        outcomes = asyncio.run(read_outcomes(bootstrap, name, **options))
+    except NoOutcomesTopic:
+        click.echo(f"no topic {name!r} on {bootstrap}: has a worker run there?", err=True)
+        sys.exit(1)
+    _print_report(outcomes, as_json)
 
 
 @main.command()

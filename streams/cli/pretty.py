@@ -1,6 +1,8 @@
-"""One readable line per offer, for people watching a terminal."""
+"""Readable lines for people watching a terminal: offers, times."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from schemas.offers import Offer
 
@@ -21,3 +23,8 @@ def describe_offer(offer: Offer) -> str:
         f"{offer.current_plan or '?'} {step} {recommended.name} ({price}): "
         f"{offer.reason.text} [{offer.trigger_id}]"
     )
+
+
+def utc_time(seconds: float) -> str:
+    """POSIX seconds as a UTC time to the second, e.g. '2026-01-17 09:58:03'."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -18,14 +18,19 @@ log = logging.getLogger(__name__)
 def topic_specs(topics: TopicSettings) -> list[NewTopic]:
     """Events, offers and the changelog are co-partitioned (same count) so an
     account's events, state and offers share a partition number. The changelog
-    is compacted: only each account's latest state is needed to restore."""
+    is compacted: only each account's latest state is needed to restore; so are
+    the rules topics (one record per rules version, one per worker)."""
     count, replicas = topics.partitions, topics.replication_factor
     return [
         NewTopic(topics.events, count, replicas),
         NewTopic(topics.offers, count, replicas),
+        NewTopic(topics.outcomes, count, replicas),
         NewTopic(topics.dlq, count, replicas),
         NewTopic(topics.changelog, count, replicas,
                  topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}),
+        # Control topics, not co-partitioned: the rules versions and the workers' reports.
+        NewTopic(topics.rules, 1, replicas, topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(topics.rules_status, 1, replicas, topic_configs={"cleanup.policy": "compact"}),
     ]
 
 

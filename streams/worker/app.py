@@ -28,6 +28,7 @@ from streams.worker.config import WorkerSettings
 from streams.worker.ingest import add_ingest, make_ingest
 from streams.worker.metrics import CONTENT_TYPE, render_metrics
 from streams.worker.page import add_status_page
+from streams.worker.rules_service import RulesService
 from streams.worker.tuning import tune_gc
 
 
@@ -65,8 +66,9 @@ class EngineService(mode.Service):
                 raise
 
 
-def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
-    """The faust App for one worker process."""
+def create_app(settings: WorkerSettings, engine: Engine,
+               rules: RulesService | None = None) -> faust.App:
+    """The faust App for one worker process; `rules`: live rules (rules_service.py)."""
     app = _WorkerApp(
         "upsell",
         # Faust's own clients are off; it still wants a broker URL.
@@ -82,7 +84,9 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
         web_tables_enabled=False,  # would serve table contents: customer data
         web_router_enabled=False,
     )
-    app.service(EngineService(engine))  # type: ignore[arg-type]  # an instance works too
+    if rules is not None:  # first: its start-up notes come before the group join's wait
+        app.service(rules)  # type: ignore[arg-type]  # an instance works too
+    app.service(EngineService(engine))  # type: ignore[arg-type]
     add_status_page(app, engine)
     add_ingest(app, make_ingest(settings.ingest, engine.bootstrap_servers, settings.topics,
                                 settings.kafka.client_options()))
@@ -109,6 +113,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
             "ready": engine.ready,
             "uptime_seconds": round(time.time() - started, 1),
             "rules_version": engine.book.version,
+            **({"rules": rules.live.status()} if rules is not None else {}),
             "group_id": settings.group_id,
             "transactions": settings.transactions,
             "partitions": sorted(engine.stores),
@@ -134,14 +139,18 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
     return app
 
 
-def run_worker(settings: WorkerSettings, engine: Engine, loglevel: str = "info") -> None:
+def run_worker(settings: WorkerSettings, engine: Engine, loglevel: str = "info",
+               rules: RulesService | None = None) -> None:
     """Run until SIGINT/SIGTERM; exits the process (0 on a clean stop, 1 on a crash).
+    SIGHUP reloads the rules file (rules_service.py).
 
     Log level 'info' or lower on purpose: at 'warning' faust sets the root
     logger to DEBUG for its spinner, and debug calls in hot code get costly.
     """
     tune_gc()
-    app = create_app(settings, engine)
+    if rules is not None:
+        rules.catch_sighup_early()
+    app = create_app(settings, engine, rules)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
 

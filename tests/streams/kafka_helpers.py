@@ -38,14 +38,22 @@ def settings_for(kafka: KafkaUnderTest, prefix: str, partitions: int = 4,
     return EngineSettings(
         kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
         topics=TopicSettings(
-            events=f"{prefix}-events", offers=f"{prefix}-offers", dlq=f"{prefix}-dlq",
-            changelog=f"{prefix}-changelog", partitions=partitions,
+            events=f"{prefix}-events", offers=f"{prefix}-offers", outcomes=f"{prefix}-outcomes",
+            dlq=f"{prefix}-dlq", changelog=f"{prefix}-changelog", rules=f"{prefix}-rules",
+            rules_status=f"{prefix}-rules-status", partitions=partitions,
         ),
         group_id=f"{prefix}-group",
         session_timeout_ms=6000,
         checkpoint_interval_ms=100,
         **overrides,  # type: ignore[arg-type]
     )
+
+
+def topic_env(topics: TopicSettings) -> dict[str, str]:
+    """The UPSELL_TOPIC_* variables of a worker process with these topics: every
+    name (a topic left out would be shared with other tests) and the layout."""
+    return {f"UPSELL_TOPIC_{name.upper()}": str(value)
+            for name, value in topics.model_dump().items()}
 
 
 @contextlib.asynccontextmanager

@@ -22,11 +22,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from aiokafka.errors import CommitFailedError, IncompatibleBrokerVersion
 
 from streams.broker import free_port
+from streams.cli.replay import ReplaySummary, replay
 from streams.runtime.errors import EngineError
 from streams.runtime.loop import Engine
 from streams.runtime.routing import FORWARDED_FROM, home_partition
 from streams.runtime.state_store import PartitionState
-from tests.factories import EXAMPLE_RULES, ROOT, event_json
+from tests.factories import EXAMPLE_RULES, ROOT, event_json, example_book
 from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
@@ -301,12 +302,21 @@ async def test_offers_sent_before_a_crash_are_not_sent_again_after_it(
         await crashing.__aexit__(None, None, None)
     resent_before = len(await read_topic(kafka.bootstrap_servers, settings.topics.offers, 0,
                                          settle=0.5))
+    replayed = ReplaySummary(outcomes=[])
+    for _ in replay(lines, example_book(), replayed, PARTITIONS):
+        pass
+    assert replayed.outcomes
     async with running_engine(settings) as restarted:
         offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers,
                                   len(expected), settle=2)
+        outcomes = await read_topic(kafka.bootstrap_servers, settings.topics.outcomes,
+                                    len(replayed.outcomes), settle=2)
     assert resent_before > len(expected_offers(lines[:half], PARTITIONS)), "the crash came after some offers"
     assert restarted.metrics.offers_not_resent > 0
     assert_each_offer_once(offers, expected)
+    # The outcomes too: each once, as replay has them.
+    ids = sorted(orjson.loads(record.value)["outcome_id"] for record in outcomes)
+    assert ids == sorted(outcome.outcome_id for outcome in replayed.outcomes)
 
 
 async def test_a_stalled_worker_dropped_from_its_group_does_not_overwrite_newer_state(
@@ -325,6 +335,7 @@ async def test_a_stalled_worker_dropped_from_its_group_does_not_overwrite_newer_
         **os.environ,
         "UPSELL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "UPSELL_TOPIC_EVENTS": settings.topics.events, "UPSELL_TOPIC_OFFERS": settings.topics.offers,
+        "UPSELL_TOPIC_OUTCOMES": settings.topics.outcomes,
         "UPSELL_TOPIC_DLQ": settings.topics.dlq, "UPSELL_TOPIC_CHANGELOG": settings.topics.changelog,
         "UPSELL_TOPIC_PARTITIONS": "1", "UPSELL_GROUP_ID": settings.group_id,
         "UPSELL_SESSION_TIMEOUT_MS": "6000",

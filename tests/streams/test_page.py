@@ -26,7 +26,13 @@ from streams.worker.history import Minute, Totals
 from streams.worker.page import REFRESH_S, PageView, render_status_page
 from tests.factories import EXAMPLE_RULES, ROOT
 from tests.streams.conftest import KafkaUnderTest
-from tests.streams.kafka_helpers import EXAMPLE_EVENTS, send_lines, worker_status
+from tests.streams.kafka_helpers import (
+    EXAMPLE_EVENTS,
+    send_lines,
+    settings_for,
+    topic_env,
+    worker_status,
+)
 
 T = 1_772_442_000.0
 
@@ -175,9 +181,7 @@ def worker(kafka: KafkaUnderTest, topic_prefix: str) -> Iterator[tuple[int, str]
     """A worker process with ingest on (its web port, its events topic)."""
     port = free_port()
     env = {
-        **os.environ, "UPSELL_TOPIC_EVENTS": f"{topic_prefix}-events",
-        "UPSELL_TOPIC_OFFERS": f"{topic_prefix}-offers", "UPSELL_TOPIC_DLQ": f"{topic_prefix}-dlq",
-        "UPSELL_TOPIC_CHANGELOG": f"{topic_prefix}-changelog", "UPSELL_TOPIC_PARTITIONS": "2",
+        **os.environ, **topic_env(settings_for(kafka, topic_prefix, partitions=2).topics),
         "UPSELL_GROUP_ID": f"{topic_prefix}-group", "UPSELL_SESSION_TIMEOUT_MS": "6000",
         "UPSELL_INGEST_TOKEN": "page-test-token",
     }
