@@ -437,13 +437,13 @@ def topics_create(bootstrap_servers: str | None) -> None:
     topics are left as they are (a problem with them is reported, as by check)."""
     from streams.cli.ops_errors import answer_or_exit
     from streams.cli.topics import TopicCheck, check_topics, render
-    from streams.runtime.topics import ensure_topics
+    from streams.runtime.topics import create_missing_topics
 
     bootstrap, options = _kafka(bootstrap_servers)
     settings = TopicSettings()
 
     async def create() -> tuple[list[str], TopicCheck]:
-        created = await ensure_topics(bootstrap, settings, options)
+        created = await create_missing_topics(bootstrap, settings, options)
         return created, await check_topics(bootstrap, options, settings)
 
     created, check = answer_or_exit(create())

@@ -34,11 +34,17 @@ def topic_specs(topics: TopicSettings) -> list[NewTopic]:
     ]
 
 
+def copartitioned(topics: TopicSettings) -> list[str]:
+    """The topics that must share one partition count: an account's events, offers,
+    outcomes, dead letters and state share a partition number."""
+    return [topics.events, topics.offers, topics.outcomes, topics.dlq, topics.changelog]
+
+
 def layout_problem(topics: TopicSettings, counts: dict[str, int]) -> str | None:
-    """Why the engine's topics, once the missing ones are created with the configured
-    count, would not share one partition count; None if they would. `counts`: the
-    partition count of each topic that exists."""
-    names = [spec.name for spec in topic_specs(topics)]
+    """Why the co-partitioned topics, once the missing ones are created with the
+    configured count, would not share one partition count; None if they would.
+    `counts`: the partition count of each topic that exists."""
+    names = copartitioned(topics)
     after = {name: counts.get(name, topics.partitions) for name in names}
     if len(set(after.values())) == 1:
         return None
@@ -70,12 +76,26 @@ async def ensure_topics(
 ) -> list[str]:
     """Create missing topics; returns the names created. Existing topics are left as
     they are; TopicLayoutError, and nothing created, if the topics would then not
-    share one partition count (the engine refuses that at start)."""
+    share one partition count (the engine refuses that at start). For everything
+    that creates topics on its own way to something else: worker, produce, ingest."""
+    return await _create_missing(bootstrap_servers, topics, client_options, check_layout=True)
+
+
+async def create_missing_topics(
+    bootstrap_servers: str, topics: TopicSettings, client_options: dict[str, Any]
+) -> list[str]:
+    """Create missing topics with the settings' layout, whatever the existing ones
+    are: for `upsell topics create`, which reports a problem with those itself."""
+    return await _create_missing(bootstrap_servers, topics, client_options, check_layout=False)
+
+
+async def _create_missing(bootstrap_servers: str, topics: TopicSettings,
+                          client_options: dict[str, Any], check_layout: bool) -> list[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options)
     await admin.start()
     try:
         counts = await partition_counts(admin)
-        problem = layout_problem(topics, counts)
+        problem = layout_problem(topics, counts) if check_layout else None
         if problem is not None:
             raise TopicLayoutError(problem)
         missing = [spec for spec in topic_specs(topics) if spec.name not in counts]

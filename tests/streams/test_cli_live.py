@@ -20,7 +20,7 @@ from streams.cli.pretty import describe_offer
 from streams.cli.replay import ReplaySummary, replay
 from tests.factories import EXAMPLE_RULES, ROOT, example_book
 from tests.streams.conftest import KafkaUnderTest
-from tests.streams.kafka_helpers import EXAMPLE_EVENTS, create_topic, read_topic
+from tests.streams.kafka_helpers import EXAMPLE_EVENTS, create_topic, read_topic, settings_for, topic_env
 
 UPSELL = [sys.executable, "-m", "streams.cli"]
 REPLAY = ReplaySummary()  # as the worker below decides them: 2 partitions, the event clock
@@ -31,11 +31,13 @@ REPLAYED = list(replay(EXAMPLE_EVENTS.read_bytes().splitlines(), example_book(),
 def test_produce_sends_valid_events_keyed_and_refuses_invalid_ones(
     kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
-    topic = f"{topic_prefix}-events"
+    topics = settings_for(kafka, topic_prefix).topics
+    topic = topics.events
+    env = {**os.environ, **topic_env(topics)}  # the engine's other topics: produce checks them
     done = subprocess.run(
         [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, "--topic", topic,
          str(EXAMPLE_EVENTS)],
-        capture_output=True, cwd=ROOT, timeout=60,
+        capture_output=True, cwd=ROOT, env=env, timeout=60,
     )
     lines = EXAMPLE_EVENTS.read_bytes().splitlines()
     assert done.returncode == 1
@@ -54,10 +56,10 @@ def test_produce_refuses_an_events_topic_a_broker_made_with_another_count(
 ) -> None:
     """As a broker makes it when a client sends before any worker ran: the engine's
     other topics would get the configured count, and the worker would refuse them."""
-    names = {kind: f"{topic_prefix}-{kind}" for kind in ("events", "offers", "dlq", "changelog")}
+    topics = settings_for(kafka, topic_prefix, partitions=2).topics
+    names = {"events": topics.events, "offers": topics.offers}
     asyncio.run(create_topic(kafka.bootstrap_servers, names["events"], 3))
-    env = {**os.environ, **{f"UPSELL_TOPIC_{kind.upper()}": name for kind, name in names.items()},
-           "UPSELL_TOPIC_PARTITIONS": "2"}
+    env = {**os.environ, **topic_env(topics)}
     done = subprocess.run(
         [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, str(EXAMPLE_EVENTS)],
         capture_output=True, cwd=ROOT, env=env, timeout=60,

@@ -292,9 +292,7 @@ def _post_when_up(url: str, body: bytes, timeout: float = 30) -> int:
 async def test_ingest_says_why_it_cannot_start_next_to_a_topic_of_another_count(
     kafka: KafkaUnderTest, topic_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    topics = TopicSettings(events=f"{topic_prefix}-events", offers=f"{topic_prefix}-offers",
-                           dlq=f"{topic_prefix}-dlq", changelog=f"{topic_prefix}-changelog",
-                           partitions=2)
+    topics = settings_for(kafka, topic_prefix, partitions=2).topics
     await create_topic(kafka.bootstrap_servers, topics.events, 3)
     ingest = EventIngest(IngestSettings(token=TOKEN), kafka.bootstrap_servers,
                          topics, {})
