@@ -26,8 +26,9 @@ from streams.runtime.routing import home_partition
 from streams.runtime.settings import TopicSettings
 from streams.runtime.state_store import restore
 from triggers import AccountState, RuleBook
+from triggers.lifecycle import OPEN as OPEN_STATUSES
 from triggers.pending import Pending
-from triggers.state import OPEN_STATUSES, encode_state
+from triggers.state import encode_state
 from triggers.trigger import Trigger
 
 

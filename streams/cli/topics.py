@@ -1,7 +1,7 @@
 """`upsell topics check|create`: are the engine's topics laid out as it needs
 them, and if not, what exactly to do about it.
 
-The engine needs four topics with one partition count (an account's events,
+The engine needs five topics with one partition count (an account's events,
 state, offers and dead letters share a partition number), a compacted
 changelog, and retention long enough that nothing is deleted before it is
 read. The check reads the layout and the configs from the broker and says, per
@@ -26,16 +26,19 @@ DAY_MS = 86_400_000
 # Shortest retention that keeps records until someone reads them: the events
 # topic must outlast a worker outage over a weekend (3 days), dead letters must
 # outlast the time to notice them, fix the cause and redrive them (7 days,
-# Apache Kafka's default), offers the time in-app messaging may be down.
-MIN_RETENTION_MS = {"events": 3 * DAY_MS, "offers": 3 * DAY_MS, "dlq": 7 * DAY_MS}
-ROLES = ("events", "offers", "dlq", "changelog")
+# Apache Kafka's default), offers the time in-app messaging may be down, outcomes
+# the span a report looks back over (a conversion window plus post-upsell churn:
+# 120 days; the engine creates the topic with OUTCOMES_RETENTION_MS).
+MIN_RETENTION_MS = {"events": 3 * DAY_MS, "offers": 3 * DAY_MS, "dlq": 7 * DAY_MS,
+                    "outcomes": 120 * DAY_MS}
+ROLES = ("events", "offers", "outcomes", "dlq", "changelog")
 
 
 @dataclass
 class TopicReport:
     """One topic as the broker describes it."""
 
-    role: str  # events, offers, dlq or changelog
+    role: str  # events, offers, outcomes, dlq or changelog
     name: str
     partitions: int | None  # None: the topic does not exist
     replicas: int | None = None  # the fewest replicas of any partition
@@ -140,7 +143,7 @@ def judge(reports: list[TopicReport], topics: TopicSettings, bootstrap: str) -> 
 def _judge_partitions(
     check: TopicCheck, existing: list[TopicReport], wanted: int, bootstrap: str
 ) -> None:
-    """One partition count for all four topics, the settings' one. Two ways out:
+    """One partition count for all five topics, the settings' one. Two ways out:
     give the odd topics the settings' count, or keep the count the state is laid
     out by (the changelog's: an account's partition is its key's hash modulo the
     count, so changing it loses the state) and set the settings to it."""

@@ -14,6 +14,8 @@ from streams.runtime.settings import TopicSettings
 
 log = logging.getLogger(__name__)
 
+OUTCOMES_RETENTION_MS = 400 * 86_400_000  # a year of outcomes, and a renewal cycle's margin
+
 
 def topic_specs(topics: TopicSettings) -> list[NewTopic]:
     """Events, offers and the changelog are co-partitioned (same count) so an
@@ -24,7 +26,10 @@ def topic_specs(topics: TopicSettings) -> list[NewTopic]:
     return [
         NewTopic(topics.events, count, replicas),
         NewTopic(topics.offers, count, replicas),
-        NewTopic(topics.outcomes, count, replicas),
+        # Kept for the report's look back (conversions, then post-upsell churn), not
+        # the broker's default week.
+        NewTopic(topics.outcomes, count, replicas,
+                 topic_configs={"retention.ms": str(OUTCOMES_RETENTION_MS)}),
         NewTopic(topics.dlq, count, replicas),
         NewTopic(topics.changelog, count, replicas,
                  topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}),

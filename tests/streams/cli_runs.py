@@ -11,21 +11,18 @@ from pathlib import Path
 from streams.runtime.loop import Engine
 from streams.runtime.settings import EngineSettings
 from tests.factories import ROOT
-from tests.streams.kafka_helpers import running_engine, send_lines, wait_until
+from tests.streams.kafka_helpers import running_engine, send_lines, topic_env, wait_until
 
 UPSELL = [sys.executable, "-m", "streams.cli"]
 
 
 def env_for(settings: EngineSettings) -> dict[str, str]:
     """The environment an operator would set for these settings, and no other UPSELL_*."""
-    topics = settings.topics
     assert settings.kafka.bootstrap_servers is not None
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("UPSELL_")},
         "UPSELL_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "UPSELL_TOPIC_EVENTS": topics.events, "UPSELL_TOPIC_OFFERS": topics.offers,
-        "UPSELL_TOPIC_DLQ": topics.dlq, "UPSELL_TOPIC_CHANGELOG": topics.changelog,
-        "UPSELL_TOPIC_PARTITIONS": str(topics.partitions), "UPSELL_GROUP_ID": settings.group_id,
+        **topic_env(settings.topics), "UPSELL_GROUP_ID": settings.group_id,
         "PYTHONPATH": str(ROOT),  # this checkout's code, from any working directory
     }
 

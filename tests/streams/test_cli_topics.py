@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.cli.topics import ROLES, Repair, TopicReport, judge
 from streams.runtime.settings import TopicSettings
+from streams.runtime.topics import topic_specs
 from tests.streams.cli_runs import env_for, upsell
 from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import settings_for
@@ -25,13 +26,15 @@ TOPICS = TopicSettings()  # 8 partitions
 BROKER = "kafka:9092"
 COMPACT = {"cleanup.policy": "compact"}
 DELETE = {"cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)}
+CREATED = {spec.name: spec.topic_configs for spec in topic_specs(TOPICS)}  # what the engine sets
 
 
 def _reports(partitions: dict[str, int | None], **configs: dict[str, str]) -> list[TopicReport]:
     """One report per role: its partition count (None: missing) and configs."""
     return [TopicReport(role, getattr(TOPICS, role), partitions.get(role, 8),
                         1 if partitions.get(role, 8) is not None else None,
-                        configs.get(role, COMPACT if role == "changelog" else DELETE))
+                        configs.get(role, COMPACT if role == "changelog" else {
+                            **DELETE, **CREATED.get(getattr(TOPICS, role), {})}))
             for role in ROLES]
 
 
@@ -57,17 +60,19 @@ def test_an_events_topic_auto_created_small_is_grown_to_the_settings_count() -> 
 
 
 def test_an_events_topic_alone_offers_both_counts_before_the_others_exist() -> None:
-    check = judge(_reports({"events": 4, "offers": None, "dlq": None, "changelog": None}),
-                  TOPICS, BROKER)
+    check = judge(_reports({"events": 4, "offers": None, "outcomes": None, "dlq": None,
+                            "changelog": None}), TOPICS, BROKER)
     partitions, missing = check.problems
     assert partitions.repairs[1] == Repair(
         "or keep 4: set UPSELL_TOPIC_PARTITIONS=4 (or --partitions 4)")
-    assert missing.topics == ["upsell-offers", "usage-events-dlq", "upsell-state-changelog"]
+    assert missing.topics == ["upsell-offers", "upsell-outcomes", "usage-events-dlq",
+                              "upsell-state-changelog"]
     assert missing.repairs[0].commands == ("upsell topics create",)
 
 
 def test_a_topic_with_more_partitions_is_recreated_and_the_changelog_count_can_be_kept() -> None:
-    check = judge(_reports({"dlq": 12, "changelog": 4, "events": 4, "offers": 4}), TOPICS, BROKER)
+    check = judge(_reports({"dlq": 12, "changelog": 4, "events": 4, "offers": 4, "outcomes": 4}),
+                  TOPICS, BROKER)
     (problem,) = check.problems
     grow, keep, _ = problem.repairs
     assert grow.how == ("give them 8 partitions, only while no worker has run with these "
@@ -76,6 +81,7 @@ def test_a_topic_with_more_partitions_is_recreated_and_the_changelog_count_can_b
     assert grow.commands == (
         f"{kafka_topics} --alter --topic usage-events --partitions 8",
         f"{kafka_topics} --alter --topic upsell-offers --partitions 8",
+        f"{kafka_topics} --alter --topic upsell-outcomes --partitions 8",
         f"{kafka_topics} --delete --topic usage-events-dlq",
         f"{kafka_topics} --alter --topic upsell-state-changelog --partitions 8",
         "upsell topics create")
@@ -139,14 +145,15 @@ async def test_check_finds_an_auto_created_events_topic_and_create_repairs_only_
     assert f"WRONG  {settings.topics.events}" in checked.stdout
     assert f"--alter --topic {settings.topics.events} --partitions 8" in checked.stdout
     assert "repair: or keep 4: set UPSELL_TOPIC_PARTITIONS=4" in checked.stdout
-    assert f"{settings.topics.offers}, {settings.topics.dlq}, {settings.topics.changelog}: " \
-           "missing\n  repair: create them with the settings' layout:\n    upsell topics create" \
-           in checked.stdout
+    assert (f"{settings.topics.offers}, {settings.topics.outcomes}, {settings.topics.dlq}, "
+            f"{settings.topics.changelog}: missing\n  repair: create them with the settings' "
+            "layout:\n    upsell topics create") in checked.stdout
 
     created = await upsell(settings, "topics", "create")
     assert created.returncode == 1  # the events topic is still wrong: never changed silently
     assert created.stdout.startswith(
-        f"created {settings.topics.offers}, {settings.topics.dlq}, {settings.topics.changelog}\n")
+        f"created {settings.topics.offers}, {settings.topics.outcomes}, {settings.topics.dlq}, "
+        f"{settings.topics.changelog}, {settings.topics.rules}, {settings.topics.rules_status}\n")
     assert "(the engine refuses to start)" in created.stdout
     assert re.search(rf"^ok\s+{settings.topics.changelog}\s+changelog\s+8 partitions, "
                      r"replication 1, cleanup.policy=compact$", created.stdout, re.MULTILINE)
