@@ -42,10 +42,18 @@ def main() -> None:
 @click.option("--report", "report", is_flag=True,
               help="Print the outcome report (as `upsell report` would from the outcomes "
                    "topic) instead of the offers.")
-@click.option("--json", "as_json", is_flag=True, help="With --report: the report as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="With --report or --compare: JSON instead of a table.")
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False, writable=True),
+              help="With --report (implied): also write the report as one self-contained HTML "
+                   "page, a chart per trigger, to this file.")
+@click.option("--compare", "old_rules_path", default=None, type=click.Path(dir_okay=False),
+              help="Backtest: run these (older) rules too and print, per trigger and side by "
+                   "side, the offers each version makes, those only one makes, the guards that "
+                   "held each back and what each is credited with.")
 @click.argument("events", type=click.File("rb"))
 def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int, report: bool,
-           as_json: bool) -> None:
+           as_json: bool, html_path: str | None, old_rules_path: str | None) -> None:
     """Run the decision core over a JSON-lines file of events ('-' for stdin).
 
     Time is the events' time; timed triggers fire as it passes their due
@@ -55,6 +63,13 @@ def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int, rep
     from streams.cli.replay import replay as run_replay
 
     book = _load_book(rules_path)
+    if old_rules_path is not None:
+        if report or pretty or html_path:
+            raise click.UsageError("--compare prints the backtest: it takes no --report, "
+                                   "--pretty or --html")
+        _backtest(events, book, _load_book(old_rules_path), partitions, as_json)
+        return
+    report = report or html_path is not None
     summary = ReplaySummary(outcomes=[] if report else None)
     out = sys.stdout.buffer
     for offer in run_replay(events, book, summary, partitions):
@@ -62,17 +77,42 @@ def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int, rep
             line = describe_offer(offer) if pretty else offer.model_dump_json()
             out.write(line.encode() + b"\n")
     if summary.outcomes is not None:
-        _print_report(summary.outcomes, as_json)
+        _print_report(summary.outcomes, as_json, html_path,
+                      f"a replay of {events.name} with the rules {rules_path}")
     out.flush()
     click.echo(summary.render(), err=True)
 
 
-def _print_report(outcomes: list[Any], as_json: bool) -> None:
+def _backtest(events: BinaryIO, new: RuleBook, old: RuleBook, partitions: int,
+              as_json: bool) -> None:
+    from streams.cli.backtest import Backtest
+
+    backtest = Backtest.of(events, new, old, partitions)
+    for number, reason in backtest.read.bad_lines:
+        click.echo(f"line {number}: {reason}", err=True)
+    click.echo(orjson.dumps(backtest.summary(), option=orjson.OPT_INDENT_2).decode()
+               if as_json else backtest.render())
+
+
+def _print_report(outcomes: list[Any], as_json: bool, html_path: str | None = None,
+                  source: str = "") -> None:
     from streams.cli.report import Report
 
     report = Report.of(outcomes)
     click.echo(orjson.dumps(report.summary(), option=orjson.OPT_INDENT_2).decode()
                if as_json else report.render())
+    if html_path is not None:
+        from datetime import UTC, datetime
+
+        from streams.cli.report_html import write_html
+
+        try:
+            write_html(report, Path(html_path), source,
+                       datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        except OSError as exc:
+            click.echo(f"cannot write {html_path}: {exc.strerror}", err=True)
+            sys.exit(1)
+        click.echo(f"wrote {html_path}", err=True)
 
 
 @main.group()
@@ -549,7 +589,11 @@ def explain(bootstrap_servers: str | None, rules_path: str | None, as_json: bool
 @_bootstrap_option
 @click.option("--topic", default=None, help="Outcomes topic (default upsell-outcomes).")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
-def report(bootstrap_servers: str | None, topic: str | None, as_json: bool) -> None:
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False, writable=True),
+              help="Also write the report as one self-contained HTML page, a chart per "
+                   "trigger, to this file (to share: no script, no external asset).")
+def report(bootstrap_servers: str | None, topic: str | None, as_json: bool,
+           html_path: str | None) -> None:
     """Per trigger: fired, held out, shown, answered, converted, conversion rate and lift
     over the holdout with 95% intervals, expansion MRR and post-upsell churn, from the
     outcomes topic (every worker's results)."""
@@ -562,7 +606,7 @@ def report(bootstrap_servers: str | None, topic: str | None, as_json: bool) -> N
     except NoOutcomesTopic:
         click.echo(f"no topic {name!r} on {bootstrap}: has a worker run there?", err=True)
         sys.exit(1)
-    _print_report(outcomes, as_json)
+    _print_report(outcomes, as_json, html_path, f"the outcomes topic {name}")
 
 
 @main.command()

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from schemas.events import InvalidEvent, decode_event
+from schemas.events import Event, InvalidEvent, decode_event
 from schemas.offers import Offer
 from schemas.outcomes import Outcome
 from streams.runtime.routing import home_partition
@@ -73,8 +73,23 @@ def replay(
     """Yield the offers the engine makes for these JSON lines, in order (per
     partition: two partitions' offers interleave as their events do)."""
     summary = summary if summary is not None else ReplaySummary()
-    table = AccountTable(book, partitions, home_partition if partitions > 1 else None)
+    table = table_for(book, partitions)
     table.tally = summary.decisions
+    for event in decoded(lines, summary):
+        for result in table.apply(event):
+            if summary.outcomes is not None:
+                summary.outcomes.extend(result.outcomes)
+            yield from result.offers
+    summary.accounts = len(table)
+
+
+def table_for(book: RuleBook, partitions: int) -> AccountTable:
+    """An empty table whose accounts are placed, and clocked, as the live engine's are."""
+    return AccountTable(book, partitions, home_partition if partitions > 1 else None)
+
+
+def decoded(lines: Iterable[bytes], summary: ReplaySummary) -> Iterator[Event]:
+    """The events of these JSON lines; each bad line is noted with its number and skipped."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -84,8 +99,4 @@ def replay(
             summary.bad_lines.append((number, exc.reason))
             continue
         summary.events += 1
-        for result in table.apply(event):
-            if summary.outcomes is not None:
-                summary.outcomes.extend(result.outcomes)
-            yield from result.offers
-    summary.accounts = len(table)
+        yield event

@@ -21,12 +21,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from schemas.outcomes import Outcome
+from streams.cli.pretty import columns
 
 MIN_GROUP = 30  # decisions per group before a lift is shown
 Z95 = 1.959963984540054
 TOTAL = "(all triggers)"
 
 Interval = tuple[float, float]
+HEADER = ("trigger", "fired", "held", "shown", "acc", "decl", "dism", "conv", "rate (95% CI)",
+          "held-out rate", "lift (95% CI)", "MRR", "churn")
 
 
 def wilson(successes: int, trials: int, z: float = Z95) -> Interval:
@@ -161,26 +164,24 @@ class Report:
             "min_group_for_lift": MIN_GROUP,
         }
 
-    def render(self) -> str:
-        """A table for the terminal."""
-        header = ("trigger", "fired", "held", "shown", "acc", "decl", "dism", "conv",
-                  "rate (95% CI)", "held-out rate", "lift (95% CI)", "MRR", "churn")
-        rows = [header]
+    def rows(self) -> list[tuple[str, ...]]:
+        """The table: a header, a row per trigger, the total last (the terminal's and
+        the HTML page's)."""
+        rows: list[tuple[str, ...]] = [HEADER]
         for figures in [*(self.triggers[t] for t in sorted(self.triggers)), self.total]:
             s = figures.summary()
             rows.append((
                 figures.trigger, str(figures.fired), str(figures.held_out), str(figures.shown),
                 str(figures.accepted), str(figures.declined), str(figures.dismissed),
                 str(figures.converted), _show_rate(s["conversion_rate"]),
-                _show_rate(s["held_out_conversion_rate"]), _show_lift(s["lift"]),
-                _show_mrr(figures), _show_churn(s["post_upsell_churn_rate"]),
+                _show_rate(s["held_out_conversion_rate"]), show_lift(s["lift"]),
+                show_mrr(figures.expansion_mrr, figures.custom_priced),
+                _show_churn(s["post_upsell_churn_rate"]),
             ))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                           for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
-                 for row in rows]
-        lines.insert(1, "-" * len(lines[0]))
-        lines.insert(len(lines) - 1, "-" * len(lines[0]))
+        return rows
+
+    def notes(self) -> list[str]:
+        """What the table's columns mean, and what was set aside."""
         notes = [f"lift: offered minus held-out conversion rate; shown once both groups have "
                  f"{MIN_GROUP}+ decisions. MRR: expansion MRR credited (monthly)."]
         if self.unknown_offers:
@@ -188,7 +189,13 @@ class Report:
                          "know (an id made up, or older than the 16 offers an account keeps)")
         if self.duplicates:
             notes.append(f"{self.duplicates} duplicate outcomes dropped")
-        return "\n".join([*lines, "", *notes])
+        return notes
+
+    def render(self) -> str:
+        """A table for the terminal."""
+        rows = self.rows()
+        lines = columns(rows, rules_under=(0, len(rows) - 2))
+        return "\n".join([*lines, "", *self.notes()])
 
 
 def _rate(successes: int, trials: int) -> dict[str, Any] | None:
@@ -210,16 +217,16 @@ def _show_rate(rate: dict[str, Any] | None) -> str:
     return f"{rate['value']:.1%} ({low:.1%}-{high:.1%})"
 
 
-def _show_lift(lift: dict[str, Any] | str) -> str:
+def show_lift(lift: dict[str, Any] | str) -> str:
     if isinstance(lift, str):
         return lift
     low, high = lift["ci95"]
     return f"{lift['difference']:+.1%} ({low:+.1%} to {high:+.1%})"
 
 
-def _show_mrr(figures: TriggerFigures) -> str:
-    text = f"{figures.expansion_mrr:,.0f}"
-    return text + (f" +{figures.custom_priced} custom" if figures.custom_priced else "")
+def show_mrr(expansion_mrr: float, custom_priced: int) -> str:
+    """e.g. '93 +1 custom': the MRR of list-priced conversions, and how many had none."""
+    return f"{expansion_mrr:,.0f}" + (f" +{custom_priced} custom" if custom_priced else "")
 
 
 def _show_churn(rate: dict[str, Any] | None) -> str:

@@ -202,12 +202,13 @@ async def test_a_dead_letter_too_large_for_the_broker_keeps_the_engine_running(
         producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
         await producer.start()
         try:
-            await producer.send_and_wait(settings.topics.events, huge, key=b"acme")
+            await producer.send_and_wait(settings.topics.events, huge, key=b"globex")
         finally:
             await producer.stop()
+        # globex: not in the example rules' control group, so its offer is sent.
         await send_lines(kafka.bootstrap_servers, settings.topics.events,
-                         [event_json("subscription", "acme", 0, "s1", plan="basic"),
-                          event_json("usage", "acme", 1, "u1", metric="seats", value=10)])
+                         [event_json("subscription", "globex", 0, "s1", plan="basic"),
+                          event_json("usage", "globex", 1, "u1", metric="seats", value=10)])
         offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers, 1, settle=0)
         dead = await read_topic(kafka.bootstrap_servers, settings.topics.dlq, 1, settle=0)
         await wait_until(lambda: engine.metrics.checkpoints > 0 and engine._pending_events == 0,

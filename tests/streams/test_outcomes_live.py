@@ -43,6 +43,11 @@ def _upsell(*args: str, env: dict[str, str] | None = None) -> bytes:
     return done.stdout
 
 
+def _body(page: Path) -> str:
+    text = page.read_text()
+    return text[text.index("<main>"):text.index("</main>")]
+
+
 async def test_an_upgrade_credits_the_shown_offer_and_withdraws_the_other_as_replay_says(
     kafka: KafkaUnderTest, topic_prefix: str, tmp_path: Path
 ) -> None:
@@ -67,11 +72,15 @@ async def test_an_upgrade_credits_the_shown_offer_and_withdraws_the_other_as_rep
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join(LINES) + b"\n")
     env = {**os.environ, "UPSELL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
+    live_page, offline_page = tmp_path / "live.html", tmp_path / "offline.html"
     live = await asyncio.to_thread(_upsell, "report", "--topic", settings.topics.outcomes,
-                                   "--json", env=env)
+                                   "--json", "--html", str(live_page), env=env)
     offline = await asyncio.to_thread(_upsell, "replay", "--rules", str(rules), "--partitions",
-                                      "4", "--report", "--json", str(events))
+                                      "4", "--report", "--json", "--html", str(offline_page),
+                                      str(events))
     assert live == offline
+    # ... and so is the page for the growth team (its header names where the figures came from).
+    assert _body(live_page) == _body(offline_page) and "calls-80" in _body(live_page)
     calls = next(t for t in orjson.loads(live)["triggers"] if t["trigger"] == "calls-80")
     assert (calls["offered"], calls["shown"], calls["converted"], calls["expansion_mrr"]) == (
         1, 1, 1, 78.0)

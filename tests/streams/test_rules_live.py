@@ -46,7 +46,7 @@ from triggers.table import AccountTable
 V1_TEXT = EXAMPLE_RULES.read_text()
 # The next version: a new trigger (it fires for accounts already past 60% of their
 # seats at their next reading) and another version name.
-V2_TEXT = V1_TEXT.replace('version: "2026-12-saas"', "version: 2027-01-saas").replace(
+V2_TEXT = V1_TEXT.replace('version: "2026-12-saas-2"', "version: 2027-01-saas").replace(
     "triggers:\n", "triggers:\n  - id: seats-60\n    kind: usage_threshold\n    metric: seats\n"
     "    levels: [60]\n    offer: {kind: upsell, recommend: next_tier}\n    priority: 30\n", 1)
 BROKEN_TEXT = V1_TEXT.replace("    priority: 90", "    priorty: 90").replace(
@@ -58,7 +58,7 @@ def _book(text: str) -> RuleBook:
 
 
 def test_the_versions_differ_as_the_tests_assume() -> None:
-    assert 'version: "2026-12-saas"' in V1_TEXT and V2_TEXT.count("seats-60") == 1
+    assert 'version: "2026-12-saas-2"' in V1_TEXT and V2_TEXT.count("seats-60") == 1
     assert _book(V1_TEXT).version != _book(V2_TEXT).version
 
 
