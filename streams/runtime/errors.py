@@ -7,6 +7,5 @@ class EngineError(RuntimeError):
     """The engine cannot run with this broker, these topics or this configuration."""
 
 
-
 class TopicLayoutError(EngineError):
     """The engine's topics do not (or, once created, would not) share one partition count."""

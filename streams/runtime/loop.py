@@ -137,8 +137,8 @@ class Engine:
         await self._consumer.start()
 
     async def _check_copartitioned(self) -> int:
-        """An account's events, state, offers and dead letters go to the same
-        partition number, so the four topics must have the same partition count."""
+        """An account's events, state, offers, outcomes and dead letters go to the
+        same partition number, so these topics must have the same partition count."""
         assert self._producer is not None
         topics = self.settings.topics
         counts = {name: len(await self._producer.partitions_for(name))

@@ -81,8 +81,8 @@ async def ensure_topics(
 ) -> list[str]:
     """Create missing topics; returns the names created. Existing topics are left as
     they are; TopicLayoutError, and nothing created, if the topics would then not
-    share one partition count (the engine refuses that at start). For everything
-    that creates topics on its own way to something else: worker, produce, ingest."""
+    share one partition count (the engine refuses that at start). For whatever
+    creates the topics on its way to something else: worker, produce, ingest, demo."""
     return await _create_missing(bootstrap_servers, topics, client_options, check_layout=True)
 
 

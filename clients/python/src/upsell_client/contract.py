@@ -28,6 +28,7 @@ COUNTRY = re.compile(_ACCOUNT["country"]["anyOf"][0]["pattern"])
 
 CONTRACT_VERSION: Final = 1
 Scale = Literal["nps", "csat", "health_score"]
+SubscriptionStatus = Literal["active", "cancelled"]
 TicketStatus = Literal["opened", "resolved"]
 Severity = Literal["low", "normal", "high", "urgent"]
 Response = Literal["shown", "accepted", "dismissed", "declined"]
@@ -36,6 +37,7 @@ ContractTerm = Literal["monthly", "annual"]
 SCALES: Final = ("nps", "csat", "health_score")
 EVENT_TYPES: Final = ("subscription", "usage", "feature_gate", "milestone", *SCALES, "ticket",
                       "churn_signal", "offer_response", "account")
+SUBSCRIPTION_STATUSES: Final = ("active", "cancelled")
 TICKET_STATUSES: Final = ("opened", "resolved")
 SEVERITIES: Final = ("low", "normal", "high", "urgent")
 RESPONSES: Final = ("shown", "accepted", "dismissed", "declined")

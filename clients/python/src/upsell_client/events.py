@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 import orjson
 
-from upsell_client.contract import ContractTerm, Response, Scale, Severity, TicketStatus
+from upsell_client.contract import (
+    ContractTerm,
+    Response,
+    Scale,
+    Severity,
+    SubscriptionStatus,
+    TicketStatus,
+)
 from upsell_client.errors import InvalidEvent
 from upsell_client.validation import check_event
 
@@ -95,12 +102,15 @@ def usage_counter(account_id: str, metric: str, delta: float, *, event_id: str |
 
 def subscription(account_id: str, plan: str, *, addons: Sequence[str] = (),
                  started_at: Time | None = None, renews_at: Time | None = None,
-                 event_id: str | None = None, occurred_at: Time | None = None) -> Event:
-    """The account's plan and add-ons now: send it on signup and on every change."""
+                 status: SubscriptionStatus = "active", event_id: str | None = None,
+                 occurred_at: Time | None = None) -> Event:
+    """The account's plan and add-ons now: send it on signup and on every change.
+    `status="cancelled"`: the account left (`plan` is the one it left); a later
+    active subscription brings it back."""
     times = {name: rfc3339(when) for name, when in
              (("started_at", started_at), ("renews_at", renews_at)) if when is not None}
     return _event("subscription", account_id, event_id, occurred_at, plan=plan,
-                  addons=list(addons), **times)
+                  addons=list(addons), **times, status=status)
 
 
 def feature_gate(account_id: str, feature: str, *, event_id: str | None = None,

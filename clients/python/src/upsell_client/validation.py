@@ -177,7 +177,8 @@ _score = {"score": (number(-contract.MAX_SCORE, contract.MAX_SCORE), True)}
 _FIELDS_OF: dict[str, dict[str, tuple[Check, bool]]] = {
     "subscription": {"plan": (identifier, True), "addons": (_addons, False),
                      "started_at": (nullable(timestamp), False),
-                     "renews_at": (nullable(timestamp), False)},
+                     "renews_at": (nullable(timestamp), False),
+                     "status": (one_of(*contract.SUBSCRIPTION_STATUSES), False)},
     "usage": {"metric": (identifier, True), "value": (_amount, False), "delta": (_amount, False)},
     "feature_gate": {"feature": (identifier, True)},
     "milestone": {"name": (identifier, True)},
