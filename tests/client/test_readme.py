@@ -52,12 +52,12 @@ async def test_the_product_apps_snippets_run_as_pasted() -> None:
             assert code == 0, err
             lines = out.splitlines()
             assert len(lines) == 4 and all(
-                re.fullmatch(r"[0-9a-f]{32}: usage-events partition 4 offset \d+", line) for line in lines)
+                re.fullmatch(r"[0-9a-f]{32}: usage-events partition 7 offset \d+", line) for line in lines)
 
             offers = await read_topic(bootstrap, settings.topics.offers, 1, settle=0)
             assert offers, "the events should make an offer"
             code, out, err = await run(respond, bootstrap)
             assert code == 0, err
-            assert re.fullmatch(r"declined an offer to acme \(event resp1-[0-9a-f]{32}\)\n", out)
+            assert re.fullmatch(r"declined an offer to globex \(event resp1-[0-9a-f]{32}\)\n", out)
             await wait_until(lambda: engine.metrics.events >= 5, 30, "the response to be read")
             assert engine.metrics.invalid == 0
