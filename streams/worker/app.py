@@ -102,7 +102,10 @@ def create_app(settings: WorkerSettings, engine: Engine,
     async def metrics(web: View, request: Request) -> Response:
         engine.refresh_gauges()
         # The type goes in a header: aiohttp refuses a content_type with a charset.
-        return web.bytes(render_metrics(engine.metrics), headers={"Content-Type": CONTENT_TYPE})
+        book = engine.book
+        body = render_metrics(engine.metrics, book.version,
+                              [trigger.id for trigger in book.rules.triggers], engine.ready)
+        return web.bytes(body, headers={"Content-Type": CONTENT_TYPE})
 
     @app.page("/status")
     async def status(web: View, request: Request) -> Response:
