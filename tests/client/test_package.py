@@ -12,8 +12,6 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from setuptools import find_namespace_packages
-
 from schemas import events as engine
 from schemas.export import json_schemas, render
 from upsell_client import JSON_SCHEMA_PATH, contract
@@ -40,12 +38,11 @@ def test_the_client_checks_strings_with_the_engines_own_patterns() -> None:
 
 
 def test_the_engines_package_build_leaves_the_client_out() -> None:
-    """The root pyproject's package search (setuptools' find, namespaces on) must not
-    take clients/ or upsell_client into the engine's wheel."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
-    found = find_namespace_packages(str(ROOT), include=config["include"], exclude=config.get("exclude", ()))
-    assert found and not [name for name in found if "client" in name]
-    assert {"schemas", "streams", "triggers"} <= set(found)
+    """The engine's wheel lists its packages (tests/test_packaging.py): none of the client."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert {"schemas", "streams", "triggers"} <= set(config["packages"])
+    assert not [name for name in config["packages"] if "client" in name]
+    assert not [name for name in config.get("package-dir", {}).values() if "client" in name]
 
 
 def test_the_client_builds_installs_and_imports_without_the_engine(tmp_path: Path) -> None:
