@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
@@ -85,6 +86,16 @@ async def running_engine(settings: EngineSettings, book: RuleBook | None = None,
             await asyncio.wait_for(engine.stop(), 60)
         finally:
             await asyncio.wait_for(task, 60)
+
+
+async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    """A topic of that layout, as an admin (or a broker creating it on first use) would make it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
 
 
 def account_key(line: bytes) -> bytes | None:
