@@ -72,6 +72,8 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
     elif isinstance(event, AccountEvent):
         watch = _Watch(book.timer_attributes, state, now) if timed else None
         result = on_account(state, event, now, book)
+        if result.offers:  # a segment's offer rewrites the cap's memory: recompute, as ever
+            watch = None
     else:
         result = on_offer_response(state, event, now, book)
     # The handler has applied its decision; the event id is written with it.
@@ -99,10 +101,10 @@ class _Watch:
     `when:` that read what it changes (a metric, the attributes): those are watched,
     leaf by leaf, as a tree may keep its answer now and still change later
     (`all: [{tenure_days: ...}, {metric: ...}]`). The other events (a subscription,
-    a ticket, a score, a signal, a response) recompute every due time. The offers an
-    event makes only hold timed triggers back (the cap, the down-sell guard): their
-    due times become early, never late, and a wake that finds nothing due
-    reschedules."""
+    a ticket, a score, a signal, a response), and an account event that makes an
+    offer, recompute every due time. A reading's offers leave them as they are (an
+    offer holds timed triggers back: their due times become early, and a wake that
+    finds nothing due reschedules)."""
 
     __slots__ = ("_leaves", "_before")
 

@@ -3,6 +3,7 @@ when it changes what a timed trigger reads, and the rule book remembers what
 each offer resolves to. Together they must make the offers that recomputing
 every due time after every event and every wake makes."""
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -13,7 +14,13 @@ from hypothesis import strategies as st
 import triggers.decide
 from schemas.events import decode_event
 from tests.factories import book, event_json
-from tests.triggers.test_replay_properties import account_streams, run, time_ordered
+from tests.triggers.test_replay_properties import (
+    account_streams,
+    interleaved,
+    orders,
+    run,
+    time_ordered,
+)
 from tests.triggers.timed import Partition, fired_at, moment
 from triggers import AccountState, Evaluation, RuleBook
 from triggers.rulebook import TARGETS_KEPT
@@ -88,6 +95,47 @@ def test_an_account_event_moves_a_timer_whose_when_reads_an_attribute_it_changes
     assert accounts.advance(300) == []
 
 
+CAPPED_WITH_A_SEGMENT = """
+  accounting: {name: Accounting, price_monthly: 30, complements: [basic, pro]}
+triggers:
+  - {id: renewal, kind: before_renewal, days: [60], priority: 9,
+     offer: {kind: upsell, recommend: next_tier}}
+  - {id: tenure, kind: tenure, from_days: 10, to_days: 200, priority: 5,
+     offer: {kind: cross_sell, recommend: "addon:reports"}}
+  - id: payroll
+    kind: segment
+    when: {all: [{attribute: industry, equals: payroll}, {attribute: employees, at_least: 10}]}
+    offer: {kind: cross_sell, recommend: "addon:accounting"}
+  - {id: done, kind: milestone, name: project_completed,
+     offer: {kind: upsell, recommend: next_tier}}
+"""
+
+
+def capped_offers_with_a_late_segment_entry() -> list[tuple[str, datetime]]:
+    accounts = Partition(book(guards="account_cap: {max_offers: 1, per_days: 7}",
+                              triggers=CAPPED_WITH_A_SEGMENT))
+    made = accounts.subscribe("a", day=0, signed_up_day=0, renews_day=70)
+    made += accounts.subscribe("b", day=0)
+    # b moves the clock to day 12: a's renewal fires on day 10, the cap holds its tenure.
+    made += accounts.send("milestone", "b", day=12, name="other")
+    # a's account event of day 2, behind the clock: its segment's offer is a week from
+    # the renewal's, and the cap's memory keeps only offers within a week of it.
+    made += accounts.send("account", "a", day=2, industry="payroll", employees=12)
+    made += accounts.send("milestone", "a", day=13, name="project_completed")
+    return fired_at(made + accounts.advance(30))
+
+
+def test_an_account_event_that_makes_an_offer_recomputes_the_due_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its offer changes what the cap remembers, which may free a moment the due times
+    were held from: the offers are those of recomputing after every account event."""
+    with_shortcut = capped_offers_with_a_late_segment_entry()
+    monkeypatch.setattr(triggers.decide._Watch, "moved_timers", lambda *_: True)
+    assert with_shortcut == capped_offers_with_a_late_segment_entry()
+    assert [trigger for trigger, _ in with_shortcut] == ["renewal", "payroll", "tenure"]
+
+
 # -- the rule book -------------------------------------------------------------------
 
 def test_what_an_offer_resolves_to_is_remembered_up_to_a_bound() -> None:
@@ -127,27 +175,46 @@ attribute_changes = st.fixed_dictionaries({
 
 
 @st.composite
-def streams_with_account_events(draw: Any) -> list[bytes]:
+def streams_with_account_events(draw: Any) -> list[list[bytes]]:
     """The property streams, with account events among them (what the renewal's and
-    the segment's `when:` read), in time order."""
-    lines = [line for stream in draw(account_streams()) for line in stream]
-    for account in sorted({decode_event(line).account_id for line in lines}):
+    the segment's `when:` read), each account's stream in time order."""
+    streams = []
+    for stream in draw(account_streams()):
+        account = decode_event(stream[0]).account_id
         changes = draw(st.lists(st.tuples(st.integers(0, 180), attribute_changes), max_size=4))
-        lines += [event_json("account", account, half_days / 2, f"{account}-attributes-{n}",
-                             **attributes)
-                  for n, (half_days, attributes) in enumerate(changes)]
-    return time_ordered(lines)
+        stream = stream + [event_json("account", account, half_days / 2,
+                                      f"{account}-attributes-{n}", **attributes)
+                           for n, (half_days, attributes) in enumerate(changes)]
+        streams.append(time_ordered(stream))
+    return streams
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[
     HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(lines=streams_with_account_events())
+@given(streams=streams_with_account_events())
 def test_the_shortcuts_make_the_offers_of_exact_timers(
-    lines: list[bytes], monkeypatch: pytest.MonkeyPatch
+    streams: list[list[bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    lines = time_ordered([line for stream in streams for line in stream])
     with_shortcuts = run(lines)
     with monkeypatch.context() as patched:
         exact_timers(patched)
+        assert run(lines) == with_shortcuts
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(streams=streams_with_account_events(), data=st.data())
+def test_account_events_make_the_offers_of_recomputing_after_each_in_any_interleaving(
+    streams: list[list[bytes]], data: st.DataObject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events behind the partition clock too (another account's events moved it): an
+    account event that changes nothing a timed trigger reads, and makes no offer,
+    moves no due time, whatever the cap and the wakes did before it."""
+    lines = interleaved(streams, data.draw(orders(streams)))
+    with_shortcuts = run(lines)
+    with monkeypatch.context() as patched:
+        patched.setattr(triggers.decide._Watch, "moved_timers", lambda *_: True)
         assert run(lines) == with_shortcuts
 
 
