@@ -52,10 +52,10 @@ class RuleBook:
     downgrade_to: dict[str, str] = field(default_factory=dict)
     # Time: triggers that fire with no event, at a due time the sweep finds.
     timed: tuple[Trigger, ...] = ()
-    # The leaves of timed triggers' `when:` that a reading or an account event can
-    # change (the due times they read move only when one changes its answer):
-    timer_whens: dict[str, tuple[Compiled, ...]] = field(default_factory=dict)  # metric ->
-    timer_attributes: tuple[Compiled, ...] = ()
+    # The `when:` leaves of timed triggers that a reading or an account event can
+    # change: the due times they read move only when one changes its answer.
+    timer_whens: dict[str, tuple[Compiled, ...]] = field(default_factory=dict)  # by metric
+    timer_attributes: tuple[Compiled, ...] = ()  # the leaves on attributes
     # Timed triggers counted from the last usage reading (inactivity): (id, seconds)
     usage_timers: tuple[tuple[str, float], ...] = ()
     # metric -> days of daily samples the longest window over it needs

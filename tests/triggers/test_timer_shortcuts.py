@@ -1,7 +1,7 @@
 """The shortcuts that spare recomputing due times: an event recomputes them only
-when it changes what a timed trigger reads, and the rule book remembers what
-each offer resolves to. Together they must make the offers that recomputing
-every due time after every event and every wake makes."""
+when it changes what a timed trigger reads (watched leaf by leaf), and the rule
+book remembers what each offer resolves to. They must make the offers that
+recomputing every due time after every event makes."""
 
 from datetime import datetime
 from typing import Any
@@ -22,9 +22,9 @@ from tests.triggers.test_replay_properties import (
     time_ordered,
 )
 from tests.triggers.timed import Partition, fired_at, moment
-from triggers import AccountState, Evaluation, RuleBook
+from triggers import AccountState, RuleBook
 from triggers.rulebook import TARGETS_KEPT
-from triggers.timers import refresh_timers, wake
+from triggers.timers import refresh_timers
 
 TENURE_AT_DAY_100_WITH_3_SEATS = """
 triggers:
@@ -140,8 +140,8 @@ def test_an_account_event_that_makes_an_offer_recomputes_the_due_times(
 
 def test_what_an_offer_resolves_to_is_remembered_up_to_a_bound() -> None:
     rules = book()
-    next_tier = next(t for t in rules.timed + tuple(rules.listeners[("metric", "seats")])
-                     if t.offer.recommend == "next_tier").offer
+    next_tier = rules.listeners[("metric", "seats")][0].offer
+    assert next_tier.recommend == "next_tier"
     assert rules.target_for(next_tier, "basic", ()) is rules.target_for(next_tier, "basic", ())
     assert rules.target_for(next_tier, "enterprise", ()) is None  # the top tier: remembered too
     for n in range(TARGETS_KEPT + 10):  # add-on ids come from events: any number of them
@@ -153,18 +153,9 @@ def test_what_an_offer_resolves_to_is_remembered_up_to_a_bound() -> None:
 # -- all of them together --------------------------------------------------------------
 
 def exact_timers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No shortcut: every event recomputes every due time, and every wake leaves them exact."""
+    """No shortcut: every event recomputes every due time (a wake always does)."""
     monkeypatch.setattr(triggers.decide._Watch, "moved_timers", lambda *_: True)
     monkeypatch.setattr(triggers.decide._ReadingWatch, "moved_timers", lambda *_: True)
-
-    def exact_wake(state: AccountState, now: float, rules: RuleBook,
-                   drop_expired: bool = False) -> Evaluation:
-        refresh_timers(state, rules)
-        result = wake(state, now, rules, drop_expired)
-        refresh_timers(state, rules)
-        return result
-
-    monkeypatch.setattr("triggers.timeline.wake", exact_wake)
 
 
 attribute_changes = st.fixed_dictionaries({
