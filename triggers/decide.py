@@ -33,6 +33,7 @@ from triggers.choose import Choice, choose
 from triggers.conditions import CHURN_SIGNAL, FEATURE, METRIC, MILESTONE, NOT_MET, SCORE, Signal
 from triggers.evaluation import DUPLICATE, NOTHING, Evaluation, Suppression
 from triggers.history import with_sample
+from triggers.leaves import Compiled
 from triggers.lifecycle import apply_changes, expired
 from triggers.pending import Pending
 from triggers.periods import add_to_period
@@ -50,13 +51,13 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
     if state.has_seen(fingerprint):
         return DUPLICATE
     now = event.occurred_at.timestamp()
-    moves_timers = bool(book.timed)
+    timed = bool(book.timed)
+    watch: _Watch | None = None  # what timed triggers read that the event may change
+    reading: _ReadingWatch | None = None
     # Checked in order of frequency: usage readings are most of the traffic.
-    watch = None
     if isinstance(event, UsageEvent):
-        watch = _ReadingWatch(state, event.metric, now, book) if moves_timers else None
+        watch = reading = _ReadingWatch(state, event.metric, now, book) if timed else None
         result = _on_usage(state, event, now, book)
-        moves_timers = watch is not None and watch.moved_timers(state, now)
     elif isinstance(event, FeatureGateEvent):
         result = _on_signal(state, event, (FEATURE, event.feature), now, book)
     elif isinstance(event, MilestoneEvent):
@@ -70,7 +71,10 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
     elif isinstance(event, TicketEvent):
         result = on_ticket(state, event, now)
     elif isinstance(event, AccountEvent):
+        watch = _Watch(book.timer_attributes, state, now) if timed else None
         result = on_account(state, event, now, book)
+        if result.outcomes:  # a segment's decision (sent or held out) rewrites the cap's
+            watch = None  # memory: recompute, as ever
     else:
         result = on_offer_response(state, event, now, book)
     if now >= state.next_expiry:  # offers whose time ran out by this event
@@ -80,44 +84,81 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
     if now > state.seen_at:
         state.seen_at = now
     state.remember_event(fingerprint)
-    if moves_timers:
+    if not timed:
+        return result
+    if watch is None or watch.moved_timers(state, now):
         try:
             refresh_timers(state, book)
         except Exception as exc:  # a bug: the event stays applied, its timers wait
             state.timers = {}
             return result._replace(timer_error=type(exc).__name__)
-    elif watch is not None and state.timers:
-        watch.postpone_quiet_counts(state, now)
+    elif reading is not None and state.timers:
+        reading.postpone_quiet_counts(state, now)
     return result
 
 
-class _ReadingWatch:
-    """Whether a usage reading moves a due time, told cheaply: most readings move
-    none, and recomputing every timer per reading would triple its cost.
+class _Watch:
+    """Whether an event moves a due time, told cheaply: most events move none, and
+    recomputing every timer per event would triple the core's cost.
 
-    A reading moves the timers of timed triggers whose `when:` reads its metric
-    only when one of those conditions changes its answer, and starts the count of
-    an inactivity trigger only when no count was running: the account's first
-    reading, or the first after a quiet spell was offered. It does not postpone a
-    running count: that timer wakes early, finds the count moved, and reschedules."""
+    A reading or an account event moves them only through the leaves of timed
+    `when:` that read what it changes (a metric, the attributes): those are watched,
+    leaf by leaf, as a tree may keep its answer now and still change later
+    (`all: [{tenure_days: ...}, {metric: ...}]`). The other events (a subscription,
+    a ticket, a score, a signal, a response), and an account event that makes an
+    offer, recompute every due time. A reading's offers leave them as they are (an
+    offer holds timed triggers back: their due times become early, and a wake that
+    finds nothing due reschedules)."""
 
-    __slots__ = ("_whens", "_held", "_last_usage", "_inactivity")
+    __slots__ = ("_leaves", "_before")
+
+    def __init__(self, leaves: tuple[Compiled, ...], state: AccountState, now: float) -> None:
+        self._leaves = leaves
+        self._before = _answers(leaves, state, now) if leaves else None
+
+    def moved_timers(self, state: AccountState, now: float) -> bool:
+        return bool(self._leaves) and self._before != _answers(self._leaves, state, now)
+
+
+def _answers(
+    leaves: tuple[Compiled, ...], state: AccountState, now: float
+) -> list[tuple[bool, float | None]]:
+    """Each leaf's answer now and when it next changes with no event. A watched leaf
+    changes at most once with no event (a "within N days" runs out, a billing period
+    ends), so equal answers before and after the event mean equal answers at every
+    later time: the due times it reads have not moved."""
+    answers = []
+    for leaf in leaves:  # a loop: a comprehension is a function call of its own in 3.11
+        answers.append((leaf.holds(state, now), leaf.changes_at(state, now)))
+    return answers
+
+
+class _ReadingWatch(_Watch):
+    """A reading also starts the count of an inactivity trigger when no count was
+    running (the account's first reading, or the first after a quiet spell was
+    offered), and moves a running count to itself + its days (postpone_quiet_counts).
+    (No super() calls: this runs on every reading.)"""
+
+    __slots__ = ("_last_usage", "_inactivity")
 
     def __init__(self, state: AccountState, metric: str, now: float, book: RuleBook) -> None:
-        self._whens = book.timer_whens.get(metric, ())
-        self._held = [when.holds(state, now) for when in self._whens]
+        leaves = self._leaves = book.timer_whens.get(metric, ())
+        self._before = _answers(leaves, state, now) if leaves else None
         self._last_usage = state.last_usage_at
         self._inactivity = book.usage_timers
 
     def moved_timers(self, state: AccountState, now: float) -> bool:
-        if self._whens and self._held != [when.holds(state, now) for when in self._whens]:
+        leaves = self._leaves
+        if leaves and self._before != _answers(leaves, state, now):
             return True
         last = self._last_usage
         if last is None:
             return bool(self._inactivity)
         spells = state.fired_windows
-        return any(spells.get(trigger_id) == last + seconds
-                   for trigger_id, seconds in self._inactivity)
+        for trigger_id, seconds in self._inactivity:  # noqa: SIM110 (a loop: no generator)
+            if spells.get(trigger_id) == last + seconds:
+                return True
+        return False
 
     def postpone_quiet_counts(self, state: AccountState, now: float) -> None:
         """A running quiet count cannot end before this reading + its days: move its

@@ -63,10 +63,11 @@ class OpenTicket:
     def holds_back(
         self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
     ) -> bool:
-        return any(
-            is_open and severity in self.severities
-            for is_open, severity, _ in state.tickets.values()
-        )
+        severities = self.severities
+        for is_open, severity, _ in state.tickets.values():  # noqa: SIM110 (no generator)
+            if is_open and severity in severities:
+                return True
+        return False
 
     def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
         return INFINITY  # until the ticket is resolved: an event
@@ -132,8 +133,11 @@ class AccountCap:
     def holds_back(
         self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
     ) -> bool:
-        recent = sum(1 for t in state.offer_times if abs(now - t) < self.seconds)
-        return recent + pending.offers >= self.max_offers
+        recent, seconds = pending.offers, self.seconds
+        for t in state.offer_times:  # a loop: no generator per call (timed triggers ask often)
+            if abs(now - t) < seconds:
+                recent += 1
+        return recent >= self.max_offers
 
     def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
         # The cap frees up once enough of the offers around `now` are a window away.
@@ -154,8 +158,10 @@ class AfterDownSell:
         self, state: AccountState, pending: Pending, trigger_id: str, target: str, now: float
     ) -> bool:
         # abs(): like the cooldown, a late event still counts as close to the down-sell.
-        return any(record.kind == "down_sell" and abs(now - record.created_at) < self.seconds
-                   for record in state.offers)
+        for record in state.offers:  # a loop: no generator per call
+            if record.kind == "down_sell" and abs(now - record.created_at) < self.seconds:
+                return True
+        return False
 
     def until(self, state: AccountState, trigger_id: str, target: str, now: float) -> float:
         return max(record.created_at for record in state.offers

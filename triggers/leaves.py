@@ -114,6 +114,10 @@ class AttributePresent(_ChangedByEvents):
         return (self.name in state.attributes) == self.present
 
 
+# What an account event can change (the rule book watches them for timed triggers).
+ATTRIBUTE_LEAVES = (AttributeIn, AttributeBetween, AttributePresent)
+
+
 # -- subscription: plan, tenure, MRR ---------------------------------------------
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,13 @@ from schemas.rules_file import LoadedRules
 from triggers.conditions import FEATURE, Signal, TimedCondition
 from triggers.guards import build_guards
 from triggers.kinds import compile_kind
-from triggers.trigger import OfferTerms, Trigger, When
-from triggers.when import Compiled, Reads, compile_when
+from triggers.leaves import ATTRIBUTE_LEAVES
+from triggers.trigger import OfferTerms, Trigger
+from triggers.when import Compiled, Reads, compile_when, leaves
 from triggers.wording import format_number, words
 
 DAY = 86_400.0
+TARGETS_KEPT = 4_096  # what target_for remembers: (offer, plan, add-ons) combinations
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +52,10 @@ class RuleBook:
     downgrade_to: dict[str, str] = field(default_factory=dict)
     # Time: triggers that fire with no event, at a due time the sweep finds.
     timed: tuple[Trigger, ...] = ()
-    # metric -> the `when:` conditions of timed triggers that read it
-    timer_whens: dict[str, tuple[When, ...]] = field(default_factory=dict)
+    # The `when:` leaves of timed triggers that a reading or an account event can
+    # change: the due times they read move only when one changes its answer.
+    timer_whens: dict[str, tuple[Compiled, ...]] = field(default_factory=dict)  # by metric
+    timer_attributes: tuple[Compiled, ...] = ()  # the leaves on attributes
     # Timed triggers counted from the last usage reading (inactivity): (id, seconds)
     usage_timers: tuple[tuple[str, float], ...] = ()
     # metric -> days of daily samples the longest window over it needs
@@ -61,6 +65,8 @@ class RuleBook:
     tracked_signals: frozenset[str] = frozenset()
     tracked_scores: frozenset[str] = frozenset()
     _targets: dict[tuple[str, str], Target] = field(default_factory=dict)
+    _found: dict[tuple[str, str, str | None, str | None, tuple[str, ...]],
+                 Target | None] = field(default_factory=dict)
 
     @classmethod
     def compile(cls, loaded: LoadedRules) -> RuleBook:
@@ -79,8 +85,7 @@ class RuleBook:
             if isinstance(trigger.condition, TimedCondition):
                 timed.append(trigger)
                 if when is not None:
-                    for metric in when.reads.metrics:
-                        book.timer_whens[metric] = (*book.timer_whens.get(metric, ()), when)
+                    book._watch_leaves(when)
             history = getattr(trigger.condition, "history_days", 0)
             if history:
                 metric = trigger.condition.metric  # type: ignore[attr-defined]
@@ -103,6 +108,14 @@ class RuleBook:
         }
         return book
 
+    def _watch_leaves(self, when: Compiled) -> None:
+        """Index a timed trigger's `when:` leaves that readings or account events change."""
+        for leaf in leaves(when):
+            for metric in leaf.reads.metrics:
+                self.timer_whens[metric] = (*self.timer_whens.get(metric, ()), leaf)
+            if isinstance(leaf, ATTRIBUTE_LEAVES):
+                self.timer_attributes = (*self.timer_attributes, leaf)
+
     @property
     def cap_window(self) -> float:
         """Seconds of offer history the account-wide cap looks at."""
@@ -119,6 +132,20 @@ class RuleBook:
     ) -> Target | None:
         """What a trigger's offer is for an account on `plan_id`; None if nothing fits
         (top tier, unknown plan, add-on already owned or not sold with this plan)."""
+        # Asked for every timed trigger at every due time computed: remembered, up to
+        # a bound (plan and add-on ids come from events).
+        key = (offer.recommend, offer.kind, offer.feature, plan_id, addons)
+        try:
+            return self._found[key]
+        except KeyError:
+            found = self._resolve(offer, plan_id, addons)
+            if len(self._found) < TARGETS_KEPT:
+                self._found[key] = found
+            return found
+
+    def _resolve(
+        self, offer: OfferTerms, plan_id: str | None, addons: tuple[str, ...]
+    ) -> Target | None:
         if plan_id is None or plan_id not in self.rules.plans:
             return None
         recommend = offer.recommend

@@ -23,7 +23,6 @@ offer with the same id.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import cast
 
 from schemas.offers import Offer
 from schemas.outcomes import Outcome
@@ -53,7 +52,7 @@ def next_due(trigger: Trigger, state: AccountState, book: RuleBook) -> tuple[flo
     window; None: not until an event changes the account."""
     # Checked once, when the rule book compiled it (book.timed): an isinstance of a
     # runtime-checkable Protocol walks its members, ~20 us, on every call.
-    condition = cast(TimedCondition, trigger.condition)
+    condition: TimedCondition = trigger.condition  # type: ignore[assignment]
     target = book.target_for(trigger.offer, state.plan, state.addons)
     if target is None:
         return None  # nothing to offer this plan: a subscription event recomputes

@@ -50,7 +50,9 @@ from triggers.leaves import (
 from triggers.periods import DAY
 from triggers.state import AccountState
 
-__all__ = ["DAY", "Compiled", "Every", "Not", "Reads", "Some", "compile_when", "required_leaves"]
+__all__ = [
+    "DAY", "Compiled", "Every", "Not", "Reads", "Some", "compile_when", "leaves", "required_leaves",
+]
 
 # An event condition's kind -> the channel its signals are recorded under (decide.py).
 _CHANNELS = {"milestone": MILESTONE, "feature_gate": FEATURE, "churn_signal": CHURN_SIGNAL}
@@ -184,4 +186,15 @@ def required_leaves(node: Compiled) -> Iterator[Compiled]:
         for child in node.children:
             yield from required_leaves(child)
     elif not isinstance(node, Some | Not):
+        yield node
+
+
+def leaves(node: Compiled) -> Iterator[Compiled]:
+    """Every leaf of the tree, under `all`, `any` and `not` alike: what it reads."""
+    if isinstance(node, Every | Some):
+        for child in node.children:
+            yield from leaves(child)
+    elif isinstance(node, Not):
+        yield from leaves(node.child)
+    else:
         yield node

@@ -18,10 +18,11 @@ def words(identifier: str) -> str:
     return identifier.replace("_", " ")
 
 
-_NO_REASON_FIELDS = dict.fromkeys(Reason.model_fields)
+# Every field None: each reason is a copy of it. model_copy copies a dict and sets
+# the given fields, half the cost of model_construct (aliases, defaults, per field).
+_NO_REASON = Reason.model_construct(**dict.fromkeys(Reason.model_fields))  # type: ignore[arg-type]
 
 
 def reason_with(**fields: object) -> Reason:
-    """A Reason with every field given (the unset ones None): model_construct then
-    skips resolving defaults, which is most of its cost."""
-    return Reason.model_construct(**{**_NO_REASON_FIELDS, **fields})  # type: ignore[arg-type]
+    """A Reason with the given fields, the others None (validated data: not validated again)."""
+    return _NO_REASON.model_copy(update=fields)

@@ -7,7 +7,7 @@ days), not both. A new `renews_at` moves every point."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas.offers import Reason
@@ -26,15 +26,21 @@ class BeforeRenewal(OnTime):
 
     days: tuple[float, ...]  # decreasing: 60, 30
     trigger_id: str
+    # Seconds before the renewal each window starts and ends: ((60 d, 30 d), (30 d, 0)),
+    # computed once (window runs at every due time computed).
+    spans: tuple[tuple[float, float], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        starts = [d * DAY for d in self.days]
+        object.__setattr__(self, "spans", tuple(zip(starts, [*starts[1:], 0.0], strict=True)))
 
     def window(self, state: AccountState, after: float) -> Window | None:
         renews_at = state.renews_at
         if renews_at is None:
             return None
         done = state.fired_windows.get(self.trigger_id, float("-inf"))
-        ends = [renews_at - d * DAY for d in self.days[1:]] + [renews_at]
-        for days, end in zip(self.days, ends, strict=True):
-            start = renews_at - days * DAY
+        for start_before, end_before in self.spans:
+            start, end = renews_at - start_before, renews_at - end_before
             if start > done and end > after:
                 return Window(start, end, start, renews_at)
         return None
