@@ -134,6 +134,10 @@ def wake(state: AccountState, now: float, book: RuleBook, drop_expired: bool = F
         choice = choose(state, firings, [], f"due:{_rfc3339(occurred_at)}", occurred_at, at,
                         book, Pending())
         result = choice.apply(state, book)
+        # Decided up to `at`: the next due time is searched from here on, never before
+        # (the cap forgets offers a week older than its latest, which would otherwise
+        # free a moment that has passed).
+        state.seen_at = max(state.seen_at, at)
         # A window is used up by an offer, or by having nothing to offer; one held back
         # (by the cap an offer made a moment ago) is due again when the guard ends.
         held = {s.trigger_id for s in result.suppressed if s.guard not in NOT_HELD}
@@ -148,6 +152,7 @@ def wake(state: AccountState, now: float, book: RuleBook, drop_expired: bool = F
         # Whatever is still due by now could not be decided: it waits for an event.
         upcoming = {trigger_id: at for trigger_id, at in state.timers.items() if at > now}
     state.timers = upcoming
+    state.seen_at = max(state.seen_at, now)  # decided up to now: no later search starts earlier
     if now >= state.next_expiry:  # offers whose time ran out by now
         outcomes.extend(apply_changes(state, expired(state, now, book), now))
     if not offers and not suppressed and not outcomes:

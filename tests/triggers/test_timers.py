@@ -186,3 +186,20 @@ def test_no_timers_for_an_account_with_nothing_to_offer() -> None:
     accounts.subscribe(day=0, plan="enterprise", signed_up_day=-50, renews_day=100)
     assert accounts.state().timers == {}
     assert accounts.advance(1000) == []
+
+
+def test_a_later_wake_never_makes_an_offer_dated_before_the_moments_already_decided() -> None:
+    """Found by the cost work: a wake searched due times from the account's last
+    event, and the cap forgets offers a week older than its latest, so a wake on
+    day 21 (a quiet spell) made a tenure offer dated day 0, beside the other offer
+    of day 0, under a cap of one a week. A wake now decides the account up to its
+    time, and the next search starts there."""
+    from tests.triggers.test_replay_properties import BOOK
+
+    accounts = Partition(BOOK)
+    made = accounts.subscribe("globex", day=0, signed_up_day=-23)
+    for day in range(1, 40):
+        made += accounts.advance(day)
+    dates = [offer.created_at for offer in made]
+    assert dates == sorted(dates)
+    assert [trigger for trigger, _ in fired_at(made)] == ["prop-tenure", "quiet-21-days"]
