@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import ssl
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 import click
 import orjson
+from pydantic import ValidationError
 
 from schemas.rules_file import LoadedRules, RulesError, load_rules
+from streams import __version__
 from streams.cli.pretty import describe_offer
+from streams.cli.settings_help import epilog, explain, unknown_variables
 from streams.runtime.settings import KafkaSettings, TopicSettings
 from streams.worker.config import WorkerSettings
 from triggers import RuleBook
@@ -27,7 +33,14 @@ def _load_book(path: str) -> RuleBook:
         sys.exit(1)
 
 
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """A mistake the user can fix: say what, with no traceback, and exit."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
 @click.group()
+@click.version_option(__version__, prog_name="upsell")
 def main() -> None:
     """upsell: a Kafka-native trigger engine for product-led growth."""
 
@@ -146,55 +159,108 @@ def _kafka(bootstrap_servers: str | None) -> tuple[str, dict[str, Any]]:
     return kafka.bootstrap_servers, kafka.client_options()
 
 
-@main.command()
+@main.command(epilog=epilog(WorkerSettings))
 @click.option("--rules", "rules_path", default=None, type=click.Path(dir_okay=False),
-              help="Rules file (default: $UPSELL_RULES or examples/saas-rules.yaml).")
+              help="Rules file [UPSELL_RULES].")
 @_bootstrap_option
+@click.option("--embedded-broker", is_flag=True,
+              help="Start a local, memory-only broker on 127.0.0.1 and run on it: for trying "
+                   "upsell out (everything is lost at exit). Not with --bootstrap-servers.")
 @click.option("--partitions", type=click.IntRange(min=1), default=None,
-              help="Partitions of the topics it creates (default 8).")
-@click.option("--group-id", default=None, help="Consumer group (default upsell-engine).")
+              help="Partitions of the topics it creates [UPSELL_TOPIC_PARTITIONS].")
+@click.option("--group-id", default=None, help="Consumer group [UPSELL_GROUP_ID].")
 @click.option("--web-port", type=click.IntRange(1, 65535), default=None,
-              help="Port of /health, /metrics and /status (default 6066, on 127.0.0.1).")
+              help="Port of /livez, /readyz, /metrics and /status, on 127.0.0.1 unless "
+                   "UPSELL_WEB_BIND says otherwise [UPSELL_WEB_PORT].")
 @click.option("--transactions/--no-transactions", default=None,
-              help="Exactly-once checkpoints (needs a broker with transactions).")
+              help="Exactly-once checkpoints (needs a broker with transactions) "
+                   "[UPSELL_TRANSACTIONS].")
 @click.option("--clock", type=click.Choice(["wall", "event"]), default=None,
-              help="Clock of timed triggers: wall (default; event time, and the wall clock "
-                   "once caught up) or event (event time only: what replay gives).")
-@click.option("--loglevel", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: int | None,
-           group_id: str | None, web_port: int | None, transactions: bool | None,
-           clock: str | None, loglevel: str) -> None:
+              help="Clock of timed triggers: wall (event time, and the wall clock once "
+                   "caught up) or event (event time only: what replay gives) [UPSELL_CLOCK].")
+@click.option("--loglevel", default=None, type=click.Choice(["debug", "info", "warning", "error"]),
+              help="[UPSELL_LOG_LEVEL]")
+@click.option("--log-format", default=None, type=click.Choice(["text", "json"]),
+              help="json: one JSON object per line [UPSELL_LOG_FORMAT].")
+def worker(rules_path: str | None, bootstrap_servers: str | None, embedded_broker: bool,
+           partitions: int | None, group_id: str | None, web_port: int | None,
+           transactions: bool | None, clock: str | None, loglevel: str | None,
+           log_format: str | None) -> None:
     """Run the engine: consume usage events, publish offers.
 
-    With no Kafka configured it starts an embedded broker on 127.0.0.1.
+    It needs a broker: UPSELL_KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers, or
+    --embedded-broker for a local one. It waits for the broker at start,
+    retrying with backoff, and rides out outages while it runs.
     """
-    from streams.broker import EmbeddedBroker
+    from streams.broker import BrokerError, EmbeddedBroker
     from streams.runtime.loop import Engine
     from streams.worker.app import run_worker
 
+    for warning in unknown_variables(os.environ, WorkerSettings):
+        click.echo(f"warning: {warning}", err=True)
     overrides: dict[str, Any] = {
         "rules": rules_path, "group_id": group_id, "web_port": web_port,
-        "transactions": transactions, "clock": clock,
+        "transactions": transactions, "clock": clock, "log_level": loglevel,
+        "log_format": log_format,
     }
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    if bootstrap_servers is not None:
-        overrides["kafka"] = KafkaSettings(bootstrap_servers=bootstrap_servers)
-    if partitions is not None:
-        overrides["topics"] = TopicSettings(partitions=partitions)
-    settings = WorkerSettings(**overrides)
+    settings = _worker_settings({key: value for key, value in overrides.items()
+                                 if value is not None}, bootstrap_servers, partitions)
     book = _load_book(str(settings.rules))
-    broker = None
+    _check_web_address(settings)
     bootstrap = settings.kafka.bootstrap_servers
-    if not bootstrap:
-        broker = EmbeddedBroker().start()
+    if embedded_broker and bootstrap:
+        _fail("--embedded-broker starts a broker of its own: drop it, or drop "
+              "--bootstrap-servers / UPSELL_KAFKA_BOOTSTRAP_SERVERS")
+    if not embedded_broker and not bootstrap:
+        _fail("no Kafka configured: set UPSELL_KAFKA_BOOTSTRAP_SERVERS (or pass "
+              "--bootstrap-servers); for a local, memory-only broker pass --embedded-broker")
+    broker = None
+    if embedded_broker:
+        try:
+            broker = EmbeddedBroker().start()
+        except BrokerError as exc:
+            _fail(f"the embedded broker did not start: {exc}", 1)
         bootstrap = broker.bootstrap_servers
-        click.echo(f"no Kafka configured: started an embedded broker at {bootstrap}", err=True)
+        click.echo(f"started an embedded broker at {bootstrap} (memory only: for local runs; "
+                   "its topics are lost when the worker stops)", err=True)
+    assert bootstrap is not None
     try:
-        run_worker(settings, Engine(settings, book, bootstrap), loglevel)
+        run_worker(settings, Engine(settings, book, bootstrap))
     finally:
         if broker is not None:
             broker.stop()
+
+
+def _worker_settings(overrides: dict[str, Any], bootstrap_servers: str | None,
+                     partitions: int | None) -> WorkerSettings:
+    """The environment and the flags, checked: exit 2 naming each bad variable."""
+    try:
+        if bootstrap_servers is not None:
+            overrides["kafka"] = KafkaSettings(bootstrap_servers=bootstrap_servers)
+        if partitions is not None:
+            overrides["topics"] = TopicSettings(partitions=partitions)
+        settings = WorkerSettings(**overrides)
+        settings.kafka.client_options()  # reads the TLS files, if any
+    except ValidationError as exc:
+        click.echo("\n".join(f"error: {line}" for line in explain(exc, WorkerSettings)), err=True)
+        sys.exit(2)
+    except (OSError, ssl.SSLError) as exc:
+        _fail(f"UPSELL_KAFKA_SSL_*: {exc}")
+    return settings
+
+
+def _check_web_address(settings: WorkerSettings) -> None:
+    """Fail now, in one line, if the web server could not listen (a port in use)."""
+    if not settings.web_enabled:
+        return
+    address = (settings.web_bind, settings.web_port)
+    with socket.socket(socket.AF_INET6 if ":" in settings.web_bind else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            _fail(f"cannot listen on {settings.web_bind}:{settings.web_port} ({exc.strerror}): "
+                  "set UPSELL_WEB_PORT (or --web-port) or UPSELL_WEB_BIND")
 
 
 @main.command()

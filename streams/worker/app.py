@@ -1,7 +1,7 @@
 """The worker: a faust-streaming App hosting the ingest engine as a service.
 
 Faust gives the worker its lifecycle (start, signals, orderly stop), the web
-server (/health, /metrics, /status) and room for timers. The usage-event hot
+server (/livez, /readyz, /metrics, /status) and room for timers. The usage-event hot
 path is not a faust agent but our batch loop (streams/engine.py), because
 faust's per-event machinery costs 10-40x the decision itself
 (../shared/ARCHITECTURE.md). Faust's own Kafka consumer and producer are off:
@@ -11,6 +11,7 @@ some brokers) and an idle connection.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -23,10 +24,18 @@ from aiokafka.errors import ConsumerStoppedError
 from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 
+from streams import __version__
+from streams.runtime.errors import EngineError
+from streams.runtime.health import ErrorNote
 from streams.runtime.loop import Engine
 from streams.worker.config import WorkerSettings
+from streams.worker.logs import logging_config, startup_line
 from streams.worker.metrics import CONTENT_TYPE, render_metrics
+from streams.worker.probes import Verdict, liveness, readiness
+from streams.worker.rates import SAMPLE_EVERY_S, Rates
 from streams.worker.tuning import tune_gc
+
+log = logging.getLogger(__name__)
 
 
 class _HostOnlyBoot(BootStrategy):
@@ -40,16 +49,21 @@ class _WorkerApp(faust.App):
 
 
 class EngineService(mode.Service):
-    """Runs the engine for as long as the worker runs. If the loop fails, the
-    service fails and the worker exits non-zero, so a supervisor restarts it
-    from the last checkpoint."""
+    """Runs the engine for as long as the worker runs. It connects in its task,
+    not in `on_start`, so the web server answers (/livez 200, /readyz 503) while
+    the engine waits for the broker. If the loop fails, the service fails and
+    the worker exits non-zero, so a supervisor restarts it from the last
+    checkpoint."""
 
-    def __init__(self, engine: Engine, **kwargs: Any) -> None:
+    def __init__(self, engine: Engine, settings: WorkerSettings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.engine = engine
+        self.settings = settings
 
     async def on_start(self) -> None:
-        await self.engine.start()
+        message, fields = startup_line(self.settings, self.engine.bootstrap_servers,
+                                       self.engine.book.version)
+        log.info(message, extra=fields)
 
     async def on_stop(self) -> None:
         await self.engine.stop()
@@ -57,10 +71,15 @@ class EngineService(mode.Service):
     @mode.Service.task
     async def _consume(self) -> None:
         try:
-            await self.engine.run()
+            await self.engine.start()
+            if not self.engine.stopping:
+                await self.engine.run()
         except ConsumerStoppedError:
             if not self.engine.stopping:
                 raise
+        except EngineError as exc:
+            log.error("stopping: %s", exc)  # says what to fix; logged with no traceback
+            raise
 
 
 def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
@@ -80,14 +99,42 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
         web_tables_enabled=False,  # would serve table contents: customer data
         web_router_enabled=False,
     )
-    app.service(EngineService(engine))  # type: ignore[arg-type]  # an instance works too
+    app.service(EngineService(engine, settings))  # type: ignore[arg-type]  # an instance works too
     started = time.time()
+    rates = Rates(lambda: {"events": engine.metrics.events,
+                           "offers": engine.metrics.decisions.offers.total(),
+                           "invalid_events": engine.metrics.invalid})
+    rates.sample()
+
+    @app.timer(SAMPLE_EVERY_S)  # type: ignore[untyped-decorator]
+    async def sample_rates() -> None:
+        rates.sample()
+
+    def ready_now() -> Verdict:
+        engine.refresh_gauges()
+        return readiness(engine.health(), settings.health)
+
+    def answer(web: View, verdict: Verdict, **more: Any) -> Response:
+        return web.json({**verdict.body(), **more}, status=200 if verdict.ok else 503)
+
+    @app.page("/livez")
+    async def livez(web: View, request: Request) -> Response:
+        """For liveness probes: 503 only when a restart would help (the engine
+        failed, or its loop is stuck); never for a rebalance or a broker outage."""
+        return answer(web, liveness(engine.health(), settings.health))
+
+    @app.page("/readyz")
+    async def readyz(web: View, request: Request) -> Response:
+        """For readiness probes: connected, the broker answering, partitions
+        assigned and restored, lag within its bound; the body says which fails."""
+        verdict = ready_now()
+        return answer(web, verdict, ready=verdict.ok)
 
     @app.page("/health")
     async def health(web: View, request: Request) -> Response:
-        """200 once the partitions are assigned and their state restored."""
-        body = {"status": "ok" if engine.ready else "starting", "ready": engine.ready}
-        return web.json(body, status=200 if engine.ready else 503)
+        """/readyz under its old name."""
+        verdict = ready_now()
+        return answer(web, verdict, ready=verdict.ok)
 
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
@@ -98,12 +145,26 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
     @app.page("/status")
     async def status(web: View, request: Request) -> Response:
         """What ops want at a glance; counts only, no customer data."""
-        engine.refresh_gauges()
-        m = engine.metrics
+        verdict = ready_now()
+        m, kafka, topics = engine.metrics, settings.kafka, settings.topics
+        silent = engine.broker.silent_for()
         return web.json({
-            "ready": engine.ready,
+            "ready": verdict.ok,
+            "readiness": verdict.body(),
+            "version": __version__,
             "uptime_seconds": round(time.time() - started, 1),
+            "broker": {  # where, and how: no credentials
+                "bootstrap_servers": engine.bootstrap_servers,
+                "security_protocol": kafka.security_protocol,
+                "sasl_mechanism": kafka.sasl_mechanism,
+                "last_answer_seconds_ago": None if silent is None else round(silent, 1),
+            },
+            "topics": {"events": topics.events, "offers": topics.offers, "dlq": topics.dlq,
+                       "changelog": topics.changelog, "partitions": engine.partitions},
+            "rules": {"file": str(settings.rules), "version": engine.book.version},
             "rules_version": engine.book.version,
+            "last_error": _error_body(engine.last_error),
+            "rates_per_second": rates.per_second(),  # over the last minute
             "group_id": settings.group_id,
             "transactions": settings.transactions,
             "partitions": sorted(engine.stores),
@@ -129,16 +190,23 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
     return app
 
 
-def run_worker(settings: WorkerSettings, engine: Engine, loglevel: str = "info") -> None:
-    """Run until SIGINT/SIGTERM; exits the process (0 on a clean stop, 1 on a crash).
-
-    Log level 'info' or lower on purpose: at 'warning' faust sets the root
-    logger to DEBUG for its spinner, and debug calls in hot code get costly.
-    """
+def run_worker(settings: WorkerSettings, engine: Engine) -> None:
+    """Run until SIGINT/SIGTERM; exits the process (0 on a clean stop, 1 on a crash)."""
     tune_gc()
     app = create_app(settings, engine)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    password = settings.kafka.sasl_password
+    logs = logging_config(settings.log_level, settings.log_format,
+                          [password.get_secret_value()] if password is not None else [])
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
+                          logging_config=logs)
     worker.execute_from_commandline()
+
+
+def _error_body(note: ErrorNote | None) -> dict[str, Any] | None:
+    if note is None:
+        return None
+    return {"type": note.type, "message": note.message, "at": _rfc3339(note.at),
+            "seconds_ago": round(time.time() - note.at, 1)}
 
 
 def _rfc3339(moment: float) -> str:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -20,7 +22,7 @@ from streams.cli.producer import EventProducer
 from streams.cli.replay import replay
 from streams.runtime.loop import Engine
 from streams.runtime.settings import EngineSettings, KafkaSettings, TopicSettings
-from tests.factories import ROOT, example_book
+from tests.factories import EXAMPLE_RULES, ROOT, example_book
 from tests.streams.conftest import KafkaUnderTest
 from triggers import RuleBook
 
@@ -123,6 +125,36 @@ async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def worker_env(settings: EngineSettings, **more: str) -> dict[str, str]:
+    """The environment of an `upsell worker` process on these topics and group,
+    with the example rules and the event clock (as `settings_for` makes them),
+    and no other UPSELL_* variable from the test's own environment."""
+    topics = settings.topics
+    assert settings.kafka.bootstrap_servers is not None
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("UPSELL_")},
+        "UPSELL_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "UPSELL_TOPIC_EVENTS": topics.events, "UPSELL_TOPIC_OFFERS": topics.offers,
+        "UPSELL_TOPIC_DLQ": topics.dlq, "UPSELL_TOPIC_CHANGELOG": topics.changelog,
+        "UPSELL_TOPIC_PARTITIONS": str(topics.partitions), "UPSELL_GROUP_ID": settings.group_id,
+        "UPSELL_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
+        "UPSELL_RULES": str(EXAMPLE_RULES), "UPSELL_CLOCK": settings.clock,
+        **more,
+    }
+
+
+def worker_get(port: int, path: str) -> tuple[int | None, dict[str, Any]]:
+    """(status, JSON body) of a worker's endpoint; (None, {}) while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:  # 503: the body says which check fails
+        with error:
+            return error.code, json.loads(error.read())
+    except (OSError, ValueError):
+        return None, {}
 
 
 def worker_status(port: int) -> dict[str, Any]:
