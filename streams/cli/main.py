@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import logging.config
 import os
 import socket
 import ssl
@@ -21,7 +23,10 @@ from streams.cli.pretty import describe_offer
 from streams.cli.settings_help import epilog, explain, unknown_variables
 from streams.runtime.settings import KafkaSettings, TopicSettings
 from streams.worker.config import WorkerSettings
+from streams.worker.logs import worker_logging
 from triggers import RuleBook
+
+log = logging.getLogger(__name__)
 
 
 def _load_book(path: str) -> RuleBook:
@@ -196,8 +201,6 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, embedded_broke
     from streams.runtime.loop import Engine
     from streams.worker.app import run_worker
 
-    for warning in unknown_variables(os.environ, WorkerSettings):
-        click.echo(f"warning: {warning}", err=True)
     overrides: dict[str, Any] = {
         "rules": rules_path, "group_id": group_id, "web_port": web_port,
         "transactions": transactions, "clock": clock, "log_level": loglevel,
@@ -205,6 +208,9 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, embedded_broke
     }
     settings = _worker_settings({key: value for key, value in overrides.items()
                                  if value is not None}, bootstrap_servers, partitions)
+    logging.config.dictConfig(worker_logging(settings))  # in the format asked for, from here on
+    for warning in unknown_variables(os.environ, WorkerSettings):
+        log.warning(warning)
     book = _load_book(str(settings.rules))
     _check_web_address(settings)
     bootstrap = settings.kafka.bootstrap_servers
@@ -221,8 +227,8 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, embedded_broke
         except BrokerError as exc:
             _fail(f"the embedded broker did not start: {exc}", 1)
         bootstrap = broker.bootstrap_servers
-        click.echo(f"started an embedded broker at {bootstrap} (memory only: for local runs; "
-                   "its topics are lost when the worker stops)", err=True)
+        log.info("started an embedded broker at %s (memory only: for local runs; its topics "
+                 "are lost when the worker stops)", bootstrap)
     assert bootstrap is not None
     try:
         run_worker(settings, Engine(settings, book, bootstrap))

@@ -29,7 +29,7 @@ from streams.runtime.errors import EngineError
 from streams.runtime.health import ErrorNote
 from streams.runtime.loop import Engine
 from streams.worker.config import WorkerSettings
-from streams.worker.logs import logging_config, startup_line
+from streams.worker.logs import startup_line, worker_logging
 from streams.worker.metrics import CONTENT_TYPE, render_metrics
 from streams.worker.probes import Verdict, liveness, readiness
 from streams.worker.rates import SAMPLE_EVERY_S, Rates
@@ -194,11 +194,8 @@ def run_worker(settings: WorkerSettings, engine: Engine) -> None:
     """Run until SIGINT/SIGTERM; exits the process (0 on a clean stop, 1 on a crash)."""
     tune_gc()
     app = create_app(settings, engine)
-    password = settings.kafka.sasl_password
-    logs = logging_config(settings.log_level, settings.log_format,
-                          [password.get_secret_value()] if password is not None else [])
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
-                          logging_config=logs)
+                          logging_config=worker_logging(settings))
     worker.execute_from_commandline()
 
 

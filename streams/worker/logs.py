@@ -97,8 +97,16 @@ class NoTracebackForEngineErrors(logging.Filter):
         return True
 
 
+def worker_logging(settings: WorkerSettings) -> dict[str, Any]:
+    """The worker's logging, as its settings ask, masking its Kafka password."""
+    password = settings.kafka.sasl_password
+    secrets = [password.get_secret_value()] if password is not None else []
+    return logging_config(settings.log_level, settings.log_format, secrets)
+
+
 def logging_config(level: str, log_format: LogFormat, secrets: Iterable[str] = ()) -> dict[str, Any]:
-    """A `logging.config.dictConfig` for the worker (faust's Worker applies it)."""
+    """A `logging.config.dictConfig`: the command applies it at once, and faust's
+    Worker again when it starts."""
     level = level.upper()
     formatter: dict[str, Any] = (
         {"()": JsonFormatter} if log_format == "json" else {"format": TEXT_FORMAT}

@@ -4,8 +4,10 @@ mistake gets one line that names the setting, and no traceback."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,18 @@ from streams.worker.config import WorkerSettings
 from tests.factories import EXAMPLE_RULES
 
 BROKER = "127.0.0.1:1"  # never reached: every case here fails before connecting
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """The command configures logging for its process: undo it for the next test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name in ("aiokafka.conn", "aiokafka.producer.producer"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def worker(*args: str, **env: str) -> Result:
@@ -93,8 +107,8 @@ def test_a_web_port_in_use_is_refused_before_starting() -> None:
 def test_a_misspelt_variable_is_pointed_out() -> None:
     result = worker("--rules", str(EXAMPLE_RULES), UPSELL_KAFKA_BOOTSTRAP_SERVER=BROKER)
     assert result.exit_code == 2  # and so no broker is configured
-    assert ("warning: UPSELL_KAFKA_BOOTSTRAP_SERVER is not a setting of the worker: ignored "
-            "(did you mean UPSELL_KAFKA_BOOTSTRAP_SERVERS?)") in result.stderr
+    assert ("WARNING streams.cli.main: UPSELL_KAFKA_BOOTSTRAP_SERVER is not a setting of the "
+            "worker: ignored (did you mean UPSELL_KAFKA_BOOTSTRAP_SERVERS?)") in result.stderr
 
 
 def test_help_lists_every_setting_with_its_default() -> None:

@@ -7,6 +7,7 @@ nothing)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -82,13 +83,15 @@ def test_the_embedded_broker_runs_only_when_asked_and_stops_with_the_worker(
 ) -> None:
     port, log = free_port(), tmp_path / "worker.log"
     with worker_process(["--embedded-broker", "--rules", str(EXAMPLE_RULES), "--web-port",
-                         str(port), "--partitions", "2"],
+                         str(port), "--partitions", "2", "--log-format", "json"],
                         clean_env(UPSELL_SESSION_TIMEOUT_MS="6000"), log) as worker:
         wait_for(lambda: ready(port), 90, "the worker on its embedded broker", log)
         bootstrap = worker_get(port, "/status")[1]["broker"]["bootstrap_servers"]
         worker.terminate()
         assert worker.wait(30) == 0
-    assert f"started an embedded broker at {bootstrap} (memory only" in log.read_text()
+    messages = [json.loads(line)["message"] for line in log.read_text().splitlines()]
+    assert any(m.startswith(f"started an embedded broker at {bootstrap} (memory only")
+               for m in messages)
     host, _, broker_port = bootstrap.rpartition(":")
     assert host == "127.0.0.1"
     with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
