@@ -148,7 +148,8 @@ def measure(book: RuleBook, accounts: int, due: int, rounds: int) -> Json:
         assert len(woken) == due, (len(woken), due)
         for _, evaluation in woken:
             assert not isinstance(evaluation, Exception), evaluation
-            offers += len(evaluation.offers)
+            # Decisions: sent, or held out (the example rules' control group).
+            offers += sum(o.status in ("made", "held_out") for o in evaluation.outcomes)
     figures: Json = {
         "accounts": accounts, "due": due, "rounds": rounds, "scheduled": scheduled,
         "reschedule_s": reschedule, "has_due_s": has_due, "index_s": index, "sweep_s": sweep,

@@ -156,10 +156,16 @@ class SubscriptionEvent(EventBase):
         default=None, description="Signup date; starts the onboarding grace period."
     )
     renews_at: EventTime | None = None
+    status: Literal["active", "cancelled"] = Field(
+        default="active",
+        description="cancelled: the account left (its plan is the one it left); a later "
+                    "active subscription brings it back.",
+    )
 
     def _json_strings(self) -> int:
         started, renews = self.started_at is not None, self.renews_at is not None
-        return self._REQUIRED_STRINGS + len(self.addons) + started + renews
+        status = "status" in self.__pydantic_fields_set__
+        return self._REQUIRED_STRINGS + len(self.addons) + started + renews + status
 
 
 class UsageEvent(EventBase):

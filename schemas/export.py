@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 
 from schemas.events import EVENT_ADAPTER
 from schemas.offers import Offer
+from schemas.outcomes import Outcome
 from schemas.rules import RulesFile
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -24,6 +25,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     documents: dict[str, tuple[str, TypeAdapter[Any]]] = {
         "usage-event.schema.json": ("Usage event (contract v1)", EVENT_ADAPTER),
         "offer.schema.json": ("Offer (contract v1)", TypeAdapter(Offer)),
+        "outcome.schema.json": ("Offer outcome (contract v1)", TypeAdapter(Outcome)),
         "rules.schema.json": ("upsell rules file", TypeAdapter(RulesFile)),
     }
     result = {}

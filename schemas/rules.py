@@ -92,9 +92,36 @@ GuardName = Literal[
 ]
 
 
+class Holdout(_Strict):
+    """A control group: this share of accounts gets no offer, so that what the offers
+    achieve can be told from what would have happened anyway. Membership is a hash
+    of (account, salt): the same accounts on every worker, restart and replay; a
+    new salt draws a new group."""
+
+    share: Annotated[float, Field(ge=0, lt=1)] = Field(
+        description="Share of accounts held out, e.g. 0.1."
+    )
+    salt: Annotated[str, Field(min_length=1, max_length=100)] = Field(
+        description="Names the draw, e.g. '2026-q4'."
+    )
+
+
+class Outcomes(_Strict):
+    """How outcomes are measured."""
+
+    churn_window_days: Days = Field(
+        default=90,
+        description="A downgrade, cancellation or removed add-on this soon after a "
+                    "conversion counts as post-upsell churn of that offer.",
+    )
+
+
 class _TriggerBase(_Strict):
     id: Id
     offer: OfferSpec
+    holdout: Holdout | None = Field(
+        default=None, description="This trigger's own control group; overrides the global one."
+    )
     priority: int = Field(default=0, description="Higher wins when several triggers fire.")
     cooldown_days: Days | None = Field(
         default=None, description="Overrides guards.cooldown_days for this trigger."
@@ -351,6 +378,10 @@ class RulesFile(_Strict):
     addons: dict[Id, Addon] = Field(default_factory=dict)
     triggers: list[Trigger]
     guards: Guards = Field(default_factory=Guards)
+    holdout: Holdout | None = Field(
+        default=None, description="The control group of every trigger without its own."
+    )
+    outcomes: Outcomes = Field(default_factory=Outcomes)
 
 
 def reference_errors(rules: RulesFile) -> list[tuple[tuple[str | int, ...], str]]:

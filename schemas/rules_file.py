@@ -9,7 +9,7 @@ errors carry the same paths, so every error can be shown as
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from schemas.conditions import TAGS as CONDITION_TAGS
 from schemas.rules import TRIGGER_SPECS, RulesFile, reference_errors
+from schemas.rules_salvage import salvage
 
 PathKey = tuple[str | int, ...]
 
@@ -46,10 +47,11 @@ class RulesError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedRules:
-    """A validated rules file and the fingerprint of the exact text it came from."""
+    """A validated rules file, the exact text it came from and its fingerprint."""
 
     rules: RulesFile
     digest: str
+    text: str = field(default="", repr=False)  # what the rules topic carries (rules_record.py)
 
     @property
     def version(self) -> str:
@@ -85,14 +87,21 @@ def parse_rules(text: str, source: str = "<rules>") -> LoadedRules:
     try:
         rules = RulesFile.model_validate(data)
     except ValidationError as exc:
-        raise RulesError(source, _problems_from_validation(exc, lines)) from None
+        # The cross-references too, of what is valid, in the same round (rules_salvage.py).
+        salvaged = salvage(data)
+        references = reference_errors(salvaged) if salvaged is not None else []
+        problems = _problems_from_validation(exc, lines) + _reference_problems(references, lines)
+        raise RulesError(source, sorted(problems, key=lambda p: p.line or 0)) from None
     references = reference_errors(rules)
     if references:
-        raise RulesError(
-            source,
-            [RulesProblem(_line_of(path, lines), _dotted(path), msg) for path, msg in references],
-        )
-    return LoadedRules(rules=rules, digest=hashlib.sha256(text.encode()).hexdigest())
+        raise RulesError(source, _reference_problems(references, lines))
+    return LoadedRules(rules=rules, digest=hashlib.sha256(text.encode()).hexdigest(), text=text)
+
+
+def _reference_problems(
+    references: list[tuple[PathKey, str]], lines: dict[PathKey, int]
+) -> list[RulesProblem]:
+    return [RulesProblem(_line_of(path, lines), _dotted(path), msg) for path, msg in references]
 
 
 def _to_python(node: yaml.Node, path: PathKey, lines: dict[PathKey, int]) -> Any:

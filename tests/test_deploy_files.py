@@ -246,9 +246,12 @@ def test_topics_job_creates_the_engine_topics(
         spec.name: (spec.num_partitions, spec.replication_factor, spec.topic_configs)
         for spec in topic_specs(topics)
     }
-    assert set(expected) == {topics.events, topics.offers, topics.dlq, topics.changelog}
+    assert set(expected) == {topics.events, topics.offers, topics.outcomes, topics.dlq,
+                             topics.changelog, topics.rules, topics.rules_status}
     assert created == expected
-    assert created[topics.changelog][2]["cleanup.policy"] == "compact"
+    for compacted in (topics.changelog, topics.rules, topics.rules_status):
+        assert created[compacted][2]["cleanup.policy"] == "compact"
+    assert created[topics.rules][0] == created[topics.rules_status][0] == 1
 
 
 # --- the image ---------------------------------------------------------------

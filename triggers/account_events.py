@@ -27,9 +27,10 @@ from triggers.choose import Choice, choose
 from triggers.conditions import NOT_MET, Signal
 from triggers.evaluation import NOTHING, Evaluation
 from triggers.kinds.segment import ACCOUNT_CHANGED, SUBSCRIPTION_CHANGED, Segment
+from triggers.lifecycle import UNKNOWN_OFFER, after_plan_change, apply_changes, on_response
 from triggers.pending import Pending
 from triggers.rulebook import DAY, RuleBook
-from triggers.state import TICKET_HISTORY, AccountState, OfferRecord
+from triggers.state import TICKET_HISTORY, AccountState
 from triggers.trigger import Firing
 
 Attributes = dict[str, str | float | bool]
@@ -40,14 +41,12 @@ def on_subscription(
 ) -> Evaluation:
     if now < state.plan_at:
         return NOTHING  # an older subscription state arriving late
-    plan, addons = event.plan, tuple(sorted(event.addons))
-    ignored = None if plan in book.rules.plans else f"unknown plan '{plan}'"
-    window = book.rules.guards.conversion_window_days * DAY
-    converted = [
-        record for record in state.offers
-        if record.status != "converted" and 0 <= now - record.created_at <= window
-        and _converts(record, state.plan, state.addons, plan, addons, book)
-    ]
+    cancelled = event.status == "cancelled"
+    # A cancelled account has no plan: nothing is offered until it comes back.
+    plan = None if cancelled else event.plan
+    addons = () if cancelled else tuple(sorted(event.addons))
+    ignored = None if event.plan in book.rules.plans else f"unknown plan '{event.plan}'"
+    changes = after_plan_change(state, plan, addons, now, event.event_id, book, cancelled)
     started_at = event.started_at.timestamp() if event.started_at is not None else None
     signed_up_at = started_at if started_at is not None else state.signed_up_at
     plan_since = state.plan_since
@@ -65,10 +64,11 @@ def on_subscription(
     state.plan, state.addons, state.plan_at = plan, addons, now
     state.plan_since = plan_since
     state.renews_at = renews_at
-    for record in converted:
-        record.status = "converted"
+    outcomes = apply_changes(state, changes, now)
     entered = NOTHING if choice is None else choice.apply(state, book)
-    return entered._replace(converted=tuple(converted), ignored=ignored)
+    if not outcomes and ignored is None:
+        return entered
+    return entered._replace(ignored=ignored, outcomes=outcomes + entered.outcomes)
 
 
 def on_account(state: AccountState, event: AccountEvent, now: float, book: RuleBook) -> Evaluation:
@@ -156,27 +156,6 @@ def _enter_segments(
     return choose(after, firings, levels, event.event_id, event.occurred_at, now, book, Pending())
 
 
-def _converts(
-    record: OfferRecord,
-    old_plan: str | None,
-    old_addons: tuple[str, ...],
-    new_plan: str,
-    new_addons: tuple[str, ...],
-    book: RuleBook,
-) -> bool:
-    """Did this plan change take up the offer? An upsell also converts when the
-    account went past the recommended tier."""
-    kind, _, target = record.target.partition(":")
-    if kind == "addon":
-        return target in new_addons and target not in old_addons
-    if new_plan == old_plan:
-        return False
-    if new_plan == target:
-        return True
-    rank = book.rank
-    return record.kind == "upsell" and rank.get(new_plan, -1) > rank.get(target, 0)
-
-
 def on_ticket(state: AccountState, event: TicketEvent, now: float) -> Evaluation:
     tickets = state.tickets
     ticket_id = event.ticket_id
@@ -203,16 +182,10 @@ def on_ticket(state: AccountState, event: TicketEvent, now: float) -> Evaluation
 def on_offer_response(
     state: AccountState, event: OfferResponseEvent, now: float, book: RuleBook
 ) -> Evaluation:
-    record = state.find_offer(event.offer_id)
+    record, changes, unknown = on_response(state, event, now, book)
     if record is None:
-        return NOTHING  # older than the history kept, or not this engine's offer
+        return Evaluation(ignored=UNKNOWN_OFFER, outcomes=(unknown,) if unknown else ())
     response = event.response
-    status = record.status
-    if response == "shown":
-        if status == "sent":
-            status = "shown"
-    elif status in ("sent", "shown"):
-        status = response
     silence_days = (
         book.rules.guards.silence_after_response.get(response)
         if response in ("declined", "dismissed") else None
@@ -223,7 +196,7 @@ def on_offer_response(
         silenced = {k: v for k, v in state.silenced.items() if v > now}
         silenced[record.target] = max(until, silenced.get(record.target, until))
     # Apply.
-    record.status = status
+    outcomes = apply_changes(state, changes, now)
     if silenced is not None:
         state.silenced = silenced
-    return NOTHING
+    return Evaluation(outcomes=outcomes) if outcomes else NOTHING

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from schemas.offers import Offer
 from triggers.conditions import NOT_MET
 from triggers.evaluation import NOTHING, Evaluation, Suppression
+from triggers.lifecycle import made
 from triggers.offers import build_offer
 from triggers.pending import Pending
 from triggers.rulebook import RuleBook
@@ -23,7 +24,7 @@ from triggers.trigger import Firing
 class Choice(NamedTuple):
     """An event's offers, decided and not yet applied."""
 
-    offers: list[Offer]
+    offers: list[Offer]  # made: to send (held-out ones too, until `apply` sets them apart)
     records: list[OfferRecord]  # what the account will remember of those offers
     suppressed: list[Suppression]
     levels: list[tuple[str, int]]  # fired_levels to write, in order (NOT_MET: forget)
@@ -39,7 +40,10 @@ class Choice(NamedTuple):
             state.remember_offer(record, book.cap_window)
         if not self.offers and not self.suppressed:
             return NOTHING
-        return Evaluation(offers=tuple(self.offers), suppressed=tuple(self.suppressed))
+        # Held out: decided, remembered and counted by the guards like any offer; not sent.
+        sent = tuple(o for o, r in zip(self.offers, self.records, strict=True) if not r.held_out)
+        outcomes = tuple(made(o, r, book) for o, r in zip(self.offers, self.records, strict=True))
+        return Evaluation(offers=sent, suppressed=tuple(self.suppressed), outcomes=outcomes)
 
 
 def choose(
@@ -85,9 +89,11 @@ def choose(
         )
         _use_level(choice, firing)
         choice.offers.append(offer)
-        choice.records.append(
-            OfferRecord(offer.offer_id, trigger.id, trigger.offer.kind, target.key, now)
-        )
+        held_out = trigger.holds_out(state.account_id)
+        choice.records.append(OfferRecord(
+            offer.offer_id, trigger.id, trigger.offer.kind, target.key, now,
+            "held_out" if held_out else "sent", now + trigger.offer.valid_for, held_out,
+        ))
         pending.offers += 1
         offered_targets.add(target.key)
     return choice

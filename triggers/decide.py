@@ -33,6 +33,7 @@ from triggers.choose import Choice, choose
 from triggers.conditions import CHURN_SIGNAL, FEATURE, METRIC, MILESTONE, NOT_MET, SCORE, Signal
 from triggers.evaluation import DUPLICATE, NOTHING, Evaluation, Suppression
 from triggers.history import with_sample
+from triggers.lifecycle import apply_changes, expired
 from triggers.pending import Pending
 from triggers.periods import add_to_period
 from triggers.rulebook import DAY, RuleBook
@@ -72,6 +73,9 @@ def evaluate(state: AccountState, event: Event, book: RuleBook) -> Evaluation:
         result = on_account(state, event, now, book)
     else:
         result = on_offer_response(state, event, now, book)
+    if now >= state.next_expiry:  # offers whose time ran out by this event
+        ended = apply_changes(state, expired(state, now, book), now)
+        result = result._replace(outcomes=result.outcomes + ended)
     # The handler has applied its decision; the event id is written with it.
     if now > state.seen_at:
         state.seen_at = now

@@ -197,6 +197,7 @@ def _compile_trigger(spec: TriggerSpec, rules: RulesFile, when: Compiled | None)
         priority=spec.priority,
         guards=build_guards(rules.guards, cooldown * DAY, set(spec.ignore_guards), spec.offer.kind),
         when=when,
+        holdout=spec.holdout if spec.holdout is not None else rules.holdout,
     )
 
 

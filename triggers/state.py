@@ -47,7 +47,7 @@ OFFER_HISTORY = 16
 # Resolved tickets are kept (so a late "opened" cannot reopen them) up to this count.
 TICKET_HISTORY = 16
 
-OPEN_STATUSES = ("sent", "shown")
+INFINITY = float("inf")
 
 
 def event_fingerprint(event_id: str) -> str:
@@ -64,14 +64,22 @@ class OfferRecord:
     kind: str
     target: str  # "plan:pro" or "addon:portfolio_reports"
     created_at: float
-    status: str = "sent"  # sent, shown, accepted, dismissed, declined, converted
+    # sent (made), held_out, shown, accepted, declined, dismissed, converted, expired,
+    # withdrawn, churned: triggers/lifecycle.py
+    status: str = "sent"
+    expires_at: float = INFINITY  # unknown for records written before it was kept: never
+    held_out: bool = False  # the account is in this trigger's control group: never sent
+    shown_at: float | None = None
+    converted_at: float | None = None
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> OfferRecord:
         """Tolerant like AccountState.from_dict: a missing status is "sent"."""
         try:
             return cls(row["offer_id"], row["trigger_id"], row["kind"], row["target"],
-                       row["created_at"], row.get("status") or "sent")
+                       row["created_at"], row.get("status") or "sent",
+                       _infinite(row.get("expires_at"), INFINITY), bool(row.get("held_out")),
+                       row.get("shown_at"), row.get("converted_at"))
         except KeyError as missing:
             raise StateFormatError(f"an offer record without {missing}") from None
 
@@ -96,6 +104,7 @@ class AccountState:
     last_fired: dict[str, float] = field(default_factory=dict)  # trigger -> last offer time
     offer_times: list[float] = field(default_factory=list)  # recent offers, for the account cap
     offers: list[OfferRecord] = field(default_factory=list)
+    next_expiry: float = INFINITY  # the first open offer's expiry (triggers/lifecycle.py)
     silenced: dict[str, float] = field(default_factory=dict)  # target -> silent until
     tickets: dict[str, tuple[bool, str, float]] = field(default_factory=dict)  # (open, severity, at)
     low_score_until: float = float("-inf")
@@ -140,6 +149,8 @@ class AccountState:
         self.offers.append(record)
         if len(self.offers) > OFFER_HISTORY:
             del self.offers[0]
+        if record.status == "sent" and record.expires_at < self.next_expiry:
+            self.next_expiry = record.expires_at
         self.last_fired[record.trigger_id] = record.created_at
         now = record.created_at
         self.offer_times = [t for t in self.offer_times if abs(now - t) < window]
@@ -174,6 +185,7 @@ class AccountState:
             last_fired=dict(get("last_fired") or {}),
             offer_times=list(get("offer_times") or ()),
             offers=[OfferRecord.from_dict(row) for row in get("offers") or ()],
+            next_expiry=_infinite(get("next_expiry"), INFINITY),
             silenced=dict(get("silenced") or {}),
             tickets={k: (v[0], v[1], v[2]) for k, v in (get("tickets") or {}).items()},
             low_score_until=_infinite(get("low_score_until")),
@@ -216,5 +228,6 @@ def encode_state(state: AccountState) -> bytes:
     return orjson.dumps(state)
 
 
-def _infinite(value: float | None) -> float:
-    return float("-inf") if value is None else value
+def _infinite(value: float | None, infinity: float = float("-inf")) -> float:
+    """orjson writes an infinite time as null: read it back as the default's infinity."""
+    return infinity if value is None else value

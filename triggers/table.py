@@ -83,6 +83,14 @@ class AccountTable:
         for timeline, states in zip(self.timelines, groups, strict=True):
             timeline.reschedule(states)
 
+    def use(self, book: RuleBook) -> None:
+        """Decide with `book` from the next event on, as a live worker switches rules
+        between two batches (Timeline.use, per partition)."""
+        self.book = book
+        for timeline in self.timelines:
+            timeline.book = book
+        self.reschedule()
+
     def __len__(self) -> int:
         return len(self.accounts)
 

@@ -120,3 +120,10 @@ class Timeline:
             if state.seen_at > latest:
                 latest = state.seen_at
         schedule.advance(latest)
+
+    def use(self, book: RuleBook) -> None:
+        """Decide with `book` from now on (new rules, between two events). The
+        accounts keep what they remember per trigger id (fired levels, cooldowns,
+        fired windows); their due times are recomputed under `book`."""
+        self.book = book
+        self.reschedule()

@@ -26,9 +26,11 @@ from datetime import UTC, datetime
 from typing import cast
 
 from schemas.offers import Offer
+from schemas.outcomes import Outcome
 from triggers.choose import choose
 from triggers.conditions import MET, TimedCondition, Window
 from triggers.evaluation import NOTHING, Evaluation, Suppression
+from triggers.lifecycle import apply_changes, expired
 from triggers.pending import Pending
 from triggers.rulebook import RuleBook
 from triggers.state import AccountState
@@ -97,6 +99,7 @@ def wake(state: AccountState, now: float, book: RuleBook, drop_expired: bool = F
     wall clock after downtime; replay and the event clock make it, dated when due)."""
     offers: list[Offer] = []
     suppressed: list[Suppression] = []
+    outcomes: list[Outcome] = []
     upcoming: dict[str, float] | None = None  # the due times, once none is due by now
     for _ in range(MAX_FIRES):
         due: list[tuple[float, Trigger, Window]] = []
@@ -140,14 +143,17 @@ def wake(state: AccountState, now: float, book: RuleBook, drop_expired: bool = F
         )
         offers.extend(result.offers)
         suppressed.extend(result.suppressed)
+        outcomes.extend(result.outcomes)
     if upcoming is None:  # MAX_FIRES reached: some may still be due
         refresh_timers(state, book)
         # Whatever is still due by now could not be decided: it waits for an event.
         upcoming = {trigger_id: at for trigger_id, at in state.timers.items() if at > now}
     state.timers = upcoming
-    if not offers and not suppressed:
+    if now >= state.next_expiry:  # offers whose time ran out by now
+        outcomes.extend(apply_changes(state, expired(state, now, book), now))
+    if not offers and not suppressed and not outcomes:
         return NOTHING
-    return Evaluation(offers=tuple(offers), suppressed=tuple(suppressed))
+    return Evaluation(offers=tuple(offers), suppressed=tuple(suppressed), outcomes=tuple(outcomes))
 
 
 def _rfc3339(moment: datetime) -> str:

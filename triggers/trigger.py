@@ -4,10 +4,12 @@ schemas/rules.py; the kinds that compile them are in triggers/kinds/.)"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from schemas.offers import OfferKind, Reason
+from schemas.rules import Holdout
 from triggers.conditions import Condition
 from triggers.guards import Guard
 from triggers.state import AccountState
@@ -62,6 +64,16 @@ class Trigger:
     priority: int  # higher wins when several fire on one event
     guards: tuple[Guard, ...]
     when: When | None = None  # the segment it applies to; None: every account
+    holdout: Holdout | None = None  # its control group (its own, or the rules file's)
+
+    def holds_out(self, account_id: str) -> bool:
+        """Is the account in this trigger's control group? A hash of (account, salt)
+        in [0, 1) below the share: stable everywhere, drawn anew with a new salt."""
+        holdout = self.holdout
+        if holdout is None or holdout.share <= 0:
+            return False
+        digest = hashlib.blake2b(f"{holdout.salt}\x1f{account_id}".encode(), digest_size=8)
+        return int.from_bytes(digest.digest(), "big") / 2**64 < holdout.share
 
 
 class Firing(NamedTuple):

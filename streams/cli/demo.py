@@ -3,7 +3,8 @@
 An embedded broker, a real worker process (`upsell worker`), a simulated
 customer base sending events at a steady rate (with a few broken events, as
 real producers send), and the offers printed as the worker publishes them,
-with a line each simulated week to show how far the simulation has come.
+with a line each simulated week to show how far the simulation has come; at
+the end the worker's status and the outcome report (`upsell report`).
 
 Simulated months pass in minutes, so the worker runs the event clock: its
 timed triggers (renewals, tenure windows, quiet accounts) are due by the
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,8 +32,10 @@ import orjson
 
 from schemas.rules_file import load_rules
 from streams.broker import EmbeddedBroker, free_port
+from streams.cli.outcomes_topic import read_outcomes
 from streams.cli.pretty import describe_offer
 from streams.cli.producer import EventProducer
+from streams.cli.report import Report
 from streams.cli.simulator import Simulator
 from streams.cli.tail import follow_offers
 from streams.runtime.settings import TopicSettings
@@ -43,13 +48,18 @@ BROKEN_EVERY = 400  # one malformed event per this many, to show the dead-letter
 # the rest): how fast simulated time runs at a given rate.
 EVENTS_PER_ACCOUNT_DAY = 1.6
 WEEK = 7 * 86_400
+#: The demo worker's web port when it is free (the worker's own default), so the
+#: README's curl lines run as pasted against a running demo.
+DEMO_WEB_PORT = 6066
+#: Turns on the demo worker's HTTP ingest. Demo only: it listens on 127.0.0.1.
+DEMO_INGEST_TOKEN = "demo-token"
 
 
 def run_demo(duration: float, accounts: int, rate: int) -> None:
     # SIGTERM stops the demo like Ctrl-C does, so the broker and worker are stopped too.
     signal.signal(signal.SIGTERM, _interrupt)
     book = RuleBook.compile(load_rules(RULES))
-    web_port = free_port()
+    web_port = _port_if_free(DEMO_WEB_PORT)
     log_path = Path(tempfile.mkdtemp(prefix="upsell-demo-")) / "worker.log"
     with EmbeddedBroker() as broker, log_path.open("wb") as log:
         bootstrap = broker.bootstrap_servers
@@ -64,8 +74,10 @@ def run_demo(duration: float, accounts: int, rate: int) -> None:
         print("the worker runs the event clock (--clock event): simulated months pass in "
               "minutes, so renewals, tenure windows and quiet accounts fall due by the events' "
               "time, not the wall clock's")
-        print(f"worker status: http://127.0.0.1:{web_port}/status  metrics: /metrics\n",
-              flush=True)
+        print(f"worker status page: http://127.0.0.1:{web_port}/  (JSON: /status, "
+              f"metrics: /metrics)")
+        print(f"HTTP ingest: POST http://127.0.0.1:{web_port}/v1/events with "
+              f"'Authorization: Bearer {DEMO_INGEST_TOKEN}'\n", flush=True)
         worker = subprocess.Popen(
             # The event clock. The wall mode (the live default) also counts the wall
             # clock once a partition is caught up, and here the wall clock has nothing
@@ -76,6 +88,7 @@ def run_demo(duration: float, accounts: int, rate: int) -> None:
             [sys.executable, "-m", "streams.cli", "worker", "--bootstrap-servers", bootstrap,
              "--rules", str(RULES), "--web-port", str(web_port), "--clock", "event"],
             stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "UPSELL_INGEST_TOKEN": DEMO_INGEST_TOKEN},
         )
         try:
             asyncio.run(_drive(bootstrap, book, duration, accounts, rate, web_port))
@@ -89,6 +102,10 @@ def run_demo(duration: float, accounts: int, rate: int) -> None:
             except subprocess.TimeoutExpired:
                 worker.kill()
         _print_summary(status)
+        # What `upsell report` says, from the outcomes the worker published.
+        outcomes = asyncio.run(read_outcomes(bootstrap, TopicSettings().outcomes))
+        print(f"\n--- outcome report (upsell report: {len(outcomes)} outcomes) ---")
+        print(Report.of(outcomes).render())
 
 
 async def _drive(bootstrap: str, book: RuleBook, duration: float, accounts: int, rate: int,
@@ -139,6 +156,16 @@ async def _send_events(bootstrap: str, book: RuleBook, accounts: int, rate: int,
 async def _print_offers(bootstrap: str) -> None:
     async for offer in follow_offers(bootstrap, "upsell-offers", from_beginning=True):
         print(describe_offer(offer), flush=True)
+
+
+def _port_if_free(port: int) -> int:
+    """`port` on 127.0.0.1 if nothing listens there, else a free one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -20,10 +20,11 @@ from pydantic import ValidationError
 from schemas.rules_file import LoadedRules, RulesError, load_rules
 from streams import __version__
 from streams.cli.pretty import describe_offer
-from streams.cli.settings_help import epilog, explain, unknown_variables
+from streams.cli.settings_help import epilog, setting_errors, unknown_variables
+from streams.runtime.live_rules import StartingRules
 from streams.runtime.settings import KafkaSettings, TopicSettings
 from streams.worker.config import WorkerSettings
-from streams.worker.logs import worker_logging
+from streams.worker.logs import startup_line, worker_logging
 from triggers import RuleBook
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,21 @@ def main() -> None:
 @click.option("--partitions", type=click.IntRange(min=1), default=1, show_default=True,
               help="Partitions of the live events topic: one clock per partition, accounts "
                    "placed as the live partitioner places them (1: one clock).")
+@click.option("--report", "report", is_flag=True,
+              help="Print the outcome report (as `upsell report` would from the outcomes "
+                   "topic) instead of the offers.")
+@click.option("--json", "as_json", is_flag=True,
+              help="With --report or --compare: JSON instead of a table.")
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False, writable=True),
+              help="With --report (implied): also write the report as one self-contained HTML "
+                   "page, a chart per trigger, to this file.")
+@click.option("--compare", "old_rules_path", default=None, type=click.Path(dir_okay=False),
+              help="Backtest: run these (older) rules too and print, per trigger and side by "
+                   "side, the offers each version makes, those only one makes, the guards that "
+                   "held each back and what each is credited with.")
 @click.argument("events", type=click.File("rb"))
-def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int) -> None:
+def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int, report: bool,
+           as_json: bool, html_path: str | None, old_rules_path: str | None) -> None:
     """Run the decision core over a JSON-lines file of events ('-' for stdin).
 
     Time is the events' time; timed triggers fire as it passes their due
@@ -68,13 +82,56 @@ def replay(rules_path: str, events: BinaryIO, pretty: bool, partitions: int) -> 
     from streams.cli.replay import replay as run_replay
 
     book = _load_book(rules_path)
-    summary = ReplaySummary()
+    if old_rules_path is not None:
+        if report or pretty or html_path:
+            raise click.UsageError("--compare prints the backtest: it takes no --report, "
+                                   "--pretty or --html")
+        _backtest(events, book, _load_book(old_rules_path), partitions, as_json)
+        return
+    report = report or html_path is not None
+    summary = ReplaySummary(outcomes=[] if report else None)
     out = sys.stdout.buffer
     for offer in run_replay(events, book, summary, partitions):
-        line = describe_offer(offer) if pretty else offer.model_dump_json()
-        out.write(line.encode() + b"\n")
+        if not report:
+            line = describe_offer(offer) if pretty else offer.model_dump_json()
+            out.write(line.encode() + b"\n")
+    if summary.outcomes is not None:
+        _print_report(summary.outcomes, as_json, html_path,
+                      f"a replay of {events.name} with the rules {rules_path}")
     out.flush()
     click.echo(summary.render(), err=True)
+
+
+def _backtest(events: BinaryIO, new: RuleBook, old: RuleBook, partitions: int,
+              as_json: bool) -> None:
+    from streams.cli.backtest import Backtest
+
+    backtest = Backtest.of(events, new, old, partitions)
+    for number, reason in backtest.read.bad_lines:
+        click.echo(f"line {number}: {reason}", err=True)
+    click.echo(orjson.dumps(backtest.summary(), option=orjson.OPT_INDENT_2).decode()
+               if as_json else backtest.render())
+
+
+def _print_report(outcomes: list[Any], as_json: bool, html_path: str | None = None,
+                  source: str = "") -> None:
+    from streams.cli.report import Report
+
+    report = Report.of(outcomes)
+    click.echo(orjson.dumps(report.summary(), option=orjson.OPT_INDENT_2).decode()
+               if as_json else report.render())
+    if html_path is not None:
+        from datetime import UTC, datetime
+
+        from streams.cli.report_html import write_html
+
+        try:
+            write_html(report, Path(html_path), source,
+                       datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        except OSError as exc:
+            click.echo(f"cannot write {html_path}: {exc.strerror}", err=True)
+            sys.exit(1)
+        click.echo(f"wrote {html_path}", err=True)
 
 
 @main.group()
@@ -164,6 +221,35 @@ def _kafka(bootstrap_servers: str | None) -> tuple[str, dict[str, Any]]:
     return kafka.bootstrap_servers, kafka.client_options()
 
 
+@rules.command("apply")
+@_bootstrap_option
+@click.argument("path", type=click.Path(dir_okay=False))
+def rules_apply(path: str, bootstrap_servers: str | None) -> None:
+    """Validate a rules file and publish it to the rules topic: every worker switches
+    to it between two batches. A file with errors is refused with all of them (exit 1)."""
+    from streams.cli.rules_cmd import apply_rules
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    try:
+        lines = asyncio.run(apply_rules(Path(path), bootstrap, TopicSettings(), options))
+    except RulesError as exc:
+        click.echo(f"{exc}\nnot applied: nothing was published", err=True)
+        sys.exit(1)
+    click.echo("\n".join(lines))
+
+
+@rules.command("show")
+@_bootstrap_option
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+def rules_show(bootstrap_servers: str | None, as_json: bool) -> None:
+    """The rules version on the rules topic and the version each worker runs."""
+    from streams.cli.rules_cmd import overview_json, render_overview, rules_overview
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    overview = asyncio.run(rules_overview(bootstrap, TopicSettings(), options))
+    click.echo(overview_json(overview) if as_json else render_overview(overview))
+
+
 @main.command(epilog=epilog(WorkerSettings))
 @click.option("--rules", "rules_path", default=None, type=click.Path(dir_okay=False),
               help="Rules file [UPSELL_RULES].")
@@ -198,8 +284,10 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, embedded_broke
     retrying with backoff, and rides out outages while it runs.
     """
     from streams.broker import BrokerError, EmbeddedBroker
+    from streams.runtime.errors import EngineError
     from streams.runtime.loop import Engine
     from streams.worker.app import run_worker
+    from streams.worker.rules_service import RulesService
 
     overrides: dict[str, Any] = {
         "rules": rules_path, "group_id": group_id, "web_port": web_port,
@@ -211,7 +299,6 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, embedded_broke
     logging.config.dictConfig(worker_logging(settings))  # in the format asked for, from here on
     for warning in unknown_variables(os.environ, WorkerSettings):
         log.warning(warning)
-    book = _load_book(str(settings.rules))
     _check_web_address(settings)
     bootstrap = settings.kafka.bootstrap_servers
     if embedded_broker and bootstrap:
@@ -225,13 +312,24 @@ def worker(rules_path: str | None, bootstrap_servers: str | None, embedded_broke
         try:
             broker = EmbeddedBroker().start()
         except BrokerError as exc:
-            _fail(f"the embedded broker did not start: {exc}", 1)
+            log.error("the embedded broker did not start: %s", exc)
+            sys.exit(1)
         bootstrap = broker.bootstrap_servers
         log.info("started an embedded broker at %s (memory only: for local runs; its topics "
                  "are lost when the worker stops)", bootstrap)
     assert bootstrap is not None
     try:
-        run_worker(settings, Engine(settings, book, bootstrap))
+        try:  # the rules topic's latest good version, else the file (live_rules.py)
+            start = asyncio.run(_starting_rules(settings, bootstrap))
+        except EngineError as exc:
+            log.error("stopping: %s", exc)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        message, fields = startup_line(settings, bootstrap, start.book.version)
+        log.info(message, extra=fields)
+        engine = Engine(settings, start.book, bootstrap)
+        run_worker(settings, engine, RulesService(engine, start, settings, bootstrap))
     finally:
         if broker is not None:
             broker.stop()
@@ -248,11 +346,28 @@ def _worker_settings(overrides: dict[str, Any], bootstrap_servers: str | None,
         settings = WorkerSettings(**overrides)
         settings.kafka.client_options()  # reads the TLS files, if any
     except ValidationError as exc:
-        click.echo("\n".join(f"error: {line}" for line in explain(exc, WorkerSettings)), err=True)
+        click.echo("\n".join(f"error: {line}" for line in setting_errors(exc, WorkerSettings)), err=True)
         sys.exit(2)
     except (OSError, ssl.SSLError) as exc:
         _fail(f"UPSELL_KAFKA_SSL_*: {exc}")
     return settings
+
+
+async def _starting_rules(settings: WorkerSettings, bootstrap: str) -> StartingRules:
+    """The rules to start with need the rules topic: wait for the broker as the
+    engine does (streams/runtime/connect.py), and say so."""
+    from streams.runtime.connect import ask_broker, retrying
+    from streams.runtime.live_rules import read_starting_rules
+
+    options = settings.kafka.client_options()
+
+    async def attempt() -> StartingRules:
+        await ask_broker(bootstrap, options)  # the real reason, if it refuses us
+        return await read_starting_rules(settings.rules, bootstrap, settings.topics, options)
+
+    return await retrying(attempt, bootstrap_servers=bootstrap,
+                          backoff_max_s=settings.kafka.retry_backoff_max_s,
+                          give_up_after_s=settings.kafka.start_wait_s)
 
 
 def _check_web_address(settings: WorkerSettings) -> None:
@@ -334,24 +449,252 @@ def _account_key(line: bytes) -> bytes | None:
 
 @main.command()
 @_bootstrap_option
+@click.option("--bind", default=None,
+              help="Address to listen on (default 127.0.0.1, or $UPSELL_INGEST_BIND).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port to listen on (default 6067, or $UPSELL_INGEST_PORT).")
+def ingest(bootstrap_servers: str | None, bind: str | None, port: int | None) -> None:
+    """Serve HTTP ingest for apps that do not speak Kafka: POST /v1/events and
+    POST /v1/offers/{offer_id}/response (the worker serves them too).
+
+    Needs UPSELL_INGEST_TOKEN: callers send it as `Authorization: Bearer <token>`.
+    """
+    from streams.worker.config import IngestSettings
+    from streams.worker.ingest import EVENTS_PATH, OFFER_RESPONSE_PATH, make_ingest, run_ingest
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    listen: dict[str, Any] = {key: value for key, value in {"bind": bind, "port": port}.items()
+                              if value is not None}
+    settings, topics = IngestSettings(**listen), TopicSettings()
+    try:
+        server = make_ingest(settings, bootstrap, topics, options)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if server is None:
+        raise click.UsageError("set UPSELL_INGEST_TOKEN to the token callers must send "
+                               "(`Authorization: Bearer <token>`)")
+    click.echo(f"ingest on http://{settings.bind}:{settings.port}: POST {EVENTS_PATH}, "
+               f"POST {OFFER_RESPONSE_PATH}; events to {topics.events} at {bootstrap}", err=True)
+    run_ingest(server, settings)
+
+
+@main.command()
+@_bootstrap_option
 @click.option("--topic", default=None, help="Offers topic (default upsell-offers).")
 @click.option("--pretty", is_flag=True, help="One readable line per offer instead of JSON.")
 @click.option("--from-beginning", is_flag=True, help="Start with the oldest offers.")
 def tail(bootstrap_servers: str | None, topic: str | None, pretty: bool,
          from_beginning: bool) -> None:
-    """Print offers as they arrive, one JSON object per line (Ctrl-C to stop)."""
-    from streams.cli.tail import follow_offers
+    """Print offers as they arrive, one JSON object per line (Ctrl-C to stop).
+
+    On the dead-letter topic it prints each dead letter's reason and source,
+    not its value: `upsell dlq` reads and redrives them."""
+    from streams.cli.tail import describe_record, follow_records
 
     bootstrap, options = _kafka(bootstrap_servers)
+    topics = TopicSettings()
+    topic = topic or topics.offers
+    if topic == topics.dlq:
+        click.echo(f"{topic} is the dead-letter topic: `upsell dlq` lists it with values "
+                   "on request, and redrives records", err=True)
 
     async def follow() -> None:
-        offers = follow_offers(bootstrap, topic or TopicSettings().offers, from_beginning,
-                               **options)
-        async for offer in offers:
-            click.echo(describe_offer(offer) if pretty else offer.model_dump_json())
+        async for record in follow_records(bootstrap, topic, from_beginning, **options):
+            line = describe_record(record, pretty)
+            if line is not None:
+                click.echo(line)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(follow())
+
+
+# -- ops: lag, topics, dead letters, one account's state --------------------
+
+@main.command()
+@_bootstrap_option
+@click.option("--group", default=None, help="Consumer group (default: $UPSELL_GROUP_ID or "
+              "upsell-engine).")
+@click.option("--topic", default=None, help="Events topic (default: $UPSELL_TOPIC_EVENTS or "
+              "usage-events).")
+@click.option("--max-lag", type=click.IntRange(min=0), default=None,
+              help="Exit 1 when the total lag (so also any partition's) exceeds this.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+def lag(bootstrap_servers: str | None, group: str | None, topic: str | None,
+        max_lag: int | None, as_json: bool) -> None:
+    """Consumer-group lag per partition of the events topic, as the broker sees it:
+    committed offset, high watermark, lag. Exit 0, 1 past --max-lag, 2 if it cannot
+    be measured."""
+    from streams.cli.lag import measure_lag, render
+    from streams.cli.ops_errors import answer_or_exit
+    from streams.runtime.settings import EngineSettings
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    group = group or EngineSettings().group_id
+    measured = answer_or_exit(measure_lag(bootstrap, options, group, topic or TopicSettings().events))
+    click.echo(measured.to_json(max_lag).decode() if as_json else render(measured))
+    if max_lag is not None and measured.total > max_lag:
+        click.echo(f"total lag {measured.total} exceeds --max-lag {max_lag}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def topics() -> None:
+    """Check or create the engine's topics (names and layout: $UPSELL_TOPIC_*)."""
+
+
+@topics.command("check")
+@_bootstrap_option
+def topics_check(bootstrap_servers: str | None) -> None:
+    """Partition counts, replication and configs of each topic the engine uses; for
+    each problem the command that repairs it. Exit 1 if there is one."""
+    from streams.cli.ops_errors import answer_or_exit
+    from streams.cli.topics import check_topics, render
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    settings = TopicSettings()
+    check = answer_or_exit(check_topics(bootstrap, options, settings))
+    click.echo(render(check, settings))
+    if check.problems:
+        sys.exit(1)
+
+
+@topics.command("create")
+@_bootstrap_option
+def topics_create(bootstrap_servers: str | None) -> None:
+    """Create the missing topics with the settings' layout and configs; existing
+    topics are left as they are (a problem with them is reported, as by check)."""
+    from streams.cli.ops_errors import answer_or_exit
+    from streams.cli.topics import TopicCheck, check_topics, render
+    from streams.runtime.topics import ensure_topics
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    settings = TopicSettings()
+
+    async def create() -> tuple[list[str], TopicCheck]:
+        created = await ensure_topics(bootstrap, settings, options)
+        return created, await check_topics(bootstrap, options, settings)
+
+    created, check = answer_or_exit(create())
+    click.echo(f"created {', '.join(created)}" if created else "created none: all exist")
+    click.echo(render(check, settings))
+    if check.problems:
+        sys.exit(1)
+
+
+def _position(_ctx: click.Context, _param: click.Parameter,
+              values: tuple[str, ...]) -> frozenset[tuple[int, int]]:
+    from streams.cli.dlq import parse_position
+
+    try:
+        return frozenset(parse_position(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Dead letters to list: the latest (or the first, --from-beginning).")
+@click.option("--from-beginning", is_flag=True, help="List the oldest first.")
+@click.option("--offset", "positions", multiple=True, callback=_position,
+              metavar="PARTITION:OFFSET", help="Only this dead letter (as listed; repeatable).")
+@click.option("--reason-contains", default=None, help="Only those whose reason contains this.")
+@click.option("--all", "everything", is_flag=True, help="With --redrive: every dead letter.")
+@click.option("--show-values", is_flag=True,
+              help="Print the values too (customer data: off by default).")
+@click.option("--redrive", is_flag=True,
+              help="Send the selected dead letters back to the events topic (original key "
+                   "and bytes), after the cause is fixed. Looks at the whole topic.")
+@click.option("--dry-run", is_flag=True, help="With --redrive: say what would be sent, send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of text.")
+def dlq(bootstrap_servers: str | None, limit: int, from_beginning: bool,
+        positions: frozenset[tuple[int, int]], reason_contains: str | None, everything: bool,
+        show_values: bool, redrive: bool, dry_run: bool, as_json: bool) -> None:
+    """Read the dead-letter topic: why each record was refused, and where it came from."""
+    from streams.cli.dlq import Selection, read_dead_letters
+    from streams.cli.dlq import redrive as send_back
+    from streams.cli.ops_errors import answer_or_exit
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    selection = Selection(positions, reason_contains)
+    if redrive and everything == selection.filters:
+        raise click.UsageError("--redrive needs a selection: --offset, --reason-contains, "
+                               "or --all (and --all alone)")
+    if not redrive and (everything or dry_run):
+        raise click.UsageError("--all and --dry-run go with --redrive")
+    topics = TopicSettings()
+
+    async def work() -> None:
+        letters = await read_dead_letters(bootstrap, options, topics.dlq, selection,
+                                          None if redrive else limit, from_beginning)
+        if not redrive:
+            for letter in letters:
+                click.echo(orjson.dumps(letter.to_dict(show_values)).decode() if as_json
+                           else letter.describe(show_values))
+            if not as_json:
+                click.echo(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'} "
+                           f"shown from {topics.dlq}", err=True)
+            return
+        results = await send_back(bootstrap, options, topics.events, letters, dry_run)
+        for result in results:
+            click.echo(orjson.dumps(result.to_dict(topics.events, dry_run)).decode() if as_json
+                       else result.describe(topics.events, dry_run))
+        sent = sum(1 for r in results if r.skipped is None)
+        click.echo(f"{'would send' if dry_run else 'sent'} {sent} of {len(results)} selected "
+                   f"dead letters to {topics.events}", err=True)
+
+    answer_or_exit(work())
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--rules", "rules_path", default=None, type=click.Path(dir_okay=False),
+              help="Rules file, for the guards in force (default: $UPSELL_RULES, or "
+                   "examples/saas-rules.yaml if it exists).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, exact (POSIX times).")
+@click.argument("account")
+def explain(bootstrap_servers: str | None, rules_path: str | None, as_json: bool,
+            account: str) -> None:
+    """An account's state as the engine keeps it (plan, gauges, counters, timers,
+    fired levels, offers, silences) and what would hold its triggers back now,
+    read from the changelog."""
+    from streams.cli.explain import read_account, render, to_json
+    from streams.cli.ops_errors import answer_or_exit
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    settings = WorkerSettings()
+    path = Path(rules_path) if rules_path is not None else settings.rules
+    asked = rules_path is not None or "rules" in settings.model_fields_set
+    book = _load_book(str(path)) if asked or path.exists() else None
+    view = answer_or_exit(read_account(bootstrap, options, settings.topics, account,
+                                 committed_only=settings.transactions))
+    click.echo(to_json(view, book).decode() if as_json else render(view, book))
+    if view.state is None:
+        sys.exit(1)
+
+
+@main.command()
+@_bootstrap_option
+@click.option("--topic", default=None, help="Outcomes topic (default upsell-outcomes).")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False, writable=True),
+              help="Also write the report as one self-contained HTML page, a chart per "
+                   "trigger, to this file (to share: no script, no external asset).")
+def report(bootstrap_servers: str | None, topic: str | None, as_json: bool,
+           html_path: str | None) -> None:
+    """Per trigger: fired, held out, shown, answered, converted, conversion rate and lift
+    over the holdout with 95% intervals, expansion MRR and post-upsell churn, from the
+    outcomes topic (every worker's results)."""
+    from streams.cli.outcomes_topic import NoOutcomesTopic, read_outcomes
+
+    bootstrap, options = _kafka(bootstrap_servers)
+    name = topic or TopicSettings().outcomes
+    try:
+        outcomes = asyncio.run(read_outcomes(bootstrap, name, **options))
+    except NoOutcomesTopic:
+        click.echo(f"no topic {name!r} on {bootstrap}: has a worker run there?", err=True)
+        sys.exit(1)
+    _print_report(outcomes, as_json, html_path, f"the outcomes topic {name}")
 
 
 @main.command()

@@ -15,11 +15,13 @@ partition there is a single clock.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from schemas.events import InvalidEvent, decode_event
+from schemas.events import Event, InvalidEvent, decode_event
 from schemas.offers import Offer
+from schemas.outcomes import Outcome
 from streams.runtime.routing import home_partition
 from triggers import RuleBook
 from triggers.table import AccountTable
@@ -34,6 +36,7 @@ class ReplaySummary:
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
     decisions: Tally = field(default_factory=Tally)
     accounts: int = 0
+    outcomes: list[Outcome] | None = None  # kept only when asked for (`--report`)
 
     def render(self, max_bad_lines: int = 20) -> str:
         decisions = self.decisions
@@ -49,10 +52,13 @@ class ReplaySummary:
         if decisions.ignored:
             lines.append(f"events ignored: {decisions.ignored.total()}")
             lines.extend(f"  {reason}: {n}" for reason, n in decisions.ignored.most_common())
-        lines.append(f"offers: {decisions.offers.total()}")
-        for trigger, count in sorted(decisions.offers.items()):
-            converted = decisions.conversions.get(trigger, 0)
-            lines.append(f"  {trigger}: {count} ({converted} converted)")
+        held_out = Counter({trigger: n for (trigger, status), n in decisions.outcomes.items()
+                            if status == "held_out"})
+        lines.append(f"offers: {decisions.offers.total()} (and {held_out.total()} held out: "
+                     "the control group)")
+        for trigger in sorted(decisions.offers.keys() | held_out.keys()):
+            lines.append(f"  {trigger}: {decisions.offers[trigger]} ({held_out[trigger]} held "
+                         f"out, {decisions.conversions[trigger]} converted)")
         lines.append(f"held back: {decisions.suppressed.total()}")
         lines.extend(f"  {guard}: {n}" for guard, n in sorted(decisions.suppressed.items()))
         return "\n".join(lines)
@@ -67,8 +73,23 @@ def replay(
     """Yield the offers the engine makes for these JSON lines, in order (per
     partition: two partitions' offers interleave as their events do)."""
     summary = summary if summary is not None else ReplaySummary()
-    table = AccountTable(book, partitions, home_partition if partitions > 1 else None)
+    table = table_for(book, partitions)
     table.tally = summary.decisions
+    for event in decoded(lines, summary):
+        for result in table.apply(event):
+            if summary.outcomes is not None:
+                summary.outcomes.extend(result.outcomes)
+            yield from result.offers
+    summary.accounts = len(table)
+
+
+def table_for(book: RuleBook, partitions: int) -> AccountTable:
+    """An empty table whose accounts are placed, and clocked, as the live engine's are."""
+    return AccountTable(book, partitions, home_partition if partitions > 1 else None)
+
+
+def decoded(lines: Iterable[bytes], summary: ReplaySummary) -> Iterator[Event]:
+    """The events of these JSON lines; each bad line is noted with its number and skipped."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -78,6 +99,4 @@ def replay(
             summary.bad_lines.append((number, exc.reason))
             continue
         summary.events += 1
-        for result in table.apply(event):
-            yield from result.offers
-    summary.accounts = len(table)
+        yield event

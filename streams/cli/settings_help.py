@@ -89,7 +89,7 @@ def epilog(model: type[BaseSettings]) -> str:
     return "\n".join(lines)
 
 
-def explain(exc: ValidationError, model: type[BaseSettings]) -> list[str]:
+def setting_errors(exc: ValidationError, model: type[BaseSettings]) -> list[str]:
     """One line per problem, naming the variable and its value (never a secret's)."""
     by_title = {each.__name__: each for each in _models(model)}
     owner = by_title.get(exc.title, model)

@@ -3,14 +3,19 @@ hire, succeed, complain, go quiet, collapse, answer surveys, respond to offers
 and change plans.
 
 Used to make the shipped sample (`examples/events.jsonl`, made with
-`upsell simulate --accounts 10 --days 45 --seed 3 --with-mistakes`), to feed
+`upsell simulate --accounts 10 --days 45 --seed 45 --with-mistakes`), to feed
 the demo, and by the benchmarks. It is deterministic for a seed, and its
 events come in event-time order. Who the customers are and the story each
 one lives is streams/cli/customer_base.py; this module plays it out day by day.
 
 Customers react to the offers they receive (shown, then accepted, declined or
 dismissed, and an accepted offer is followed by the plan or add-on change),
-so the sample exercises the whole loop, conversions included. To know which
+so the sample exercises the whole loop, conversions included. The offers have
+a true effect: a customer in the holdout (the control group) is never shown
+the offer the engine decided for it, and makes the same change on its own, a
+few days later, at a third of the rate it would have taken the offer
+(ORGANIC_SHARE); `Effect` keeps the rates so designed, to check what the
+report measures against them. To know which
 offers a customer saw, the simulator runs the decision core on its own table
 of the accounts, with one clock (as `upsell replay` does): the clock moves
 with every event and to the start of every simulated day, so a timed offer
@@ -23,6 +28,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +36,7 @@ import orjson
 
 from schemas.events import EVENT_ADAPTER
 from schemas.offers import Offer
+from schemas.outcomes import Outcome
 from streams.cli.customer_base import (
     DAY,
     SimulatedAccount,
@@ -58,6 +65,24 @@ FIT = 0.75  # what a customer keeps of each limit of a smaller plan it moves to
 TAKE_UPSELL = {"promoter": 0.45, "passive": 0.25, "detractor": 0.05}
 TAKE_DOWN_SELL = {"promoter": 0.5, "passive": 0.4, "detractor": 0.25}
 TAKE_FREE = {"promoter": 0.6, "passive": 0.45, "detractor": 0.2}
+NOT_SEEN = 0.15  # an offer the customer never sees (did not open the app while it was live)
+# Without the offer, a customer makes the change on its own this much as often.
+ORGANIC_SHARE = 1 / 3
+
+
+@dataclass
+class Effect:
+    """The designed conversion chance of every decision, per group: what a report
+    measuring the offers' lift should find, within its interval."""
+
+    offered: int = 0
+    offered_chance: float = 0.0  # sum of each offered decision's chance to convert
+    held_out: int = 0
+    held_out_chance: float = 0.0
+
+    @property
+    def lift(self) -> float:
+        return self.offered_chance / self.offered - self.held_out_chance / self.held_out
 
 
 class Simulator:
@@ -79,6 +104,7 @@ class Simulator:
         self._sequence = 0
         self._now = self.start  # the simulation's present: nothing is sent before it
         self.offers: list[Offer] = []
+        self.effect = Effect()
 
     def events(self, days: int) -> Iterator[Event]:
         """Yield `days` days of events in event-time order."""
@@ -188,6 +214,9 @@ class Simulator:
         return at
 
     def _subscription(self, account: SimulatedAccount, at: float) -> None:
+        if account.renews_at <= at:  # a change on or after the renewal date renews it too
+            months = 12 if account.contract_term == "annual" else 1
+            account.renews_at = renewal_after(account.signed_up, months, at)
         self._push(account, at, "subscription", plan=account.plan, addons=account.addons,
                    started_at=_iso(account.signed_up), renews_at=_iso(account.renews_at))
 
@@ -254,10 +283,16 @@ class Simulator:
             for offer in result.offers:
                 self.offers.append(offer)
                 self._respond(self._account(offer.account_id), offer)
+            for outcome in result.outcomes:
+                if outcome.status == "held_out":
+                    self._on_its_own(self._account(outcome.account_id), outcome)
 
     def _respond(self, account: SimulatedAccount, offer: Offer) -> None:
         rnd = self.random
-        if rnd.random() < 0.15:
+        take_rate = self._take_rate(account, offer.kind, offer.recommended.price_monthly)
+        self.effect.offered += 1
+        self.effect.offered_chance += (1 - NOT_SEEN) * take_rate
+        if rnd.random() < NOT_SEEN:
             return  # never opened the app while the offer was live
         # A timed offer is made at its due time, which may be a moment ago.
         shown = max(offer.created_at.timestamp(), self._now) + rnd.uniform(0.05, 0.5) * DAY
@@ -266,33 +301,50 @@ class Simulator:
                 return  # not seen: the team does not open the app
             account.quiet_until = shown  # the offer brings a quiet account back
         self._push(account, shown, "offer_response", offer_id=offer.offer_id, response="shown")
-        take_rate = self._take_rate(account, offer)
         answer = rnd.random()
         if answer < take_rate:
             self._push(account, shown + 600, "offer_response", offer_id=offer.offer_id,
                        response="accepted")
-            self._take(account, offer, shown + rnd.uniform(0.1, 2) * DAY)
+            recommended = offer.recommended
+            self._take(account, offer.kind, recommended.type, recommended.id,
+                       shown + rnd.uniform(0.1, 2) * DAY)
         elif answer < take_rate + 0.3:
             response = rnd.choice(["declined", "dismissed"])
             self._push(account, shown + 60, "offer_response", offer_id=offer.offer_id,
                        response=response)
 
+    def _on_its_own(self, account: SimulatedAccount, decision: Outcome) -> None:
+        """A held-out customer never sees the offer; some make the change anyway."""
+        kind, recommended = decision.kind, decision.recommended
+        assert kind is not None and recommended is not None  # set on every decision
+        target_type, _, target_id = recommended.partition(":")
+        price = (self.book.rules.addons[target_id].price_monthly if target_type == "addon"
+                 else self.book.rules.plans[target_id].price_monthly)
+        chance = self._take_rate(account, kind, price) * ORGANIC_SHARE
+        self.effect.held_out += 1
+        self.effect.held_out_chance += chance
+        if self.random.random() < chance:
+            at = max(decision.at.timestamp(), self._now) + self.random.uniform(1, 5) * DAY
+            self._take(account, kind, target_type, target_id, at)
+
     @staticmethod
-    def _take_rate(account: SimulatedAccount, offer: Offer) -> float:
-        if offer.kind == "down_sell":
+    def _take_rate(account: SimulatedAccount, kind: str, price: float | None) -> float:
+        if kind == "down_sell":
             return TAKE_DOWN_SELL[account.mood]
-        if offer.recommended.price_monthly == 0:
+        if price == 0:
             return TAKE_FREE[account.mood]
         return TAKE_UPSELL[account.mood]
 
-    def _take(self, account: SimulatedAccount, offer: Offer, at: float) -> None:
-        recommended = offer.recommended
-        if recommended.type == "addon":
-            account.addons = [*account.addons, recommended.id]
+    def _take(self, account: SimulatedAccount, kind: str, target_type: str, target_id: str,
+              at: float) -> None:
+        if target_type == "addon":
+            if target_id in account.addons:
+                return  # taken already (another offer for it)
+            account.addons = [*account.addons, target_id]
         else:
-            account.plan = recommended.id
+            account.plan = target_id
         self._subscription(account, at)
-        if offer.kind == "down_sell":
+        if kind == "down_sell":
             account.churns_on_day = None  # a cheaper plan kept the customer
             self._fit(account, at + STEP)
 

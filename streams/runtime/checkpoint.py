@@ -45,7 +45,7 @@ class Checkpointer:
         producer: AIOKafkaProducer,
         consumer: AIOKafkaConsumer,
         changelog_topic: str,
-        offers_topic: str,
+        sent_topics: tuple[str, str],
         group_id: str,
         transactional: bool,
         metrics: EngineMetrics,
@@ -54,7 +54,7 @@ class Checkpointer:
         self._producer = producer
         self._consumer = consumer
         self._changelog = changelog_topic
-        self._offers = offers_topic
+        self._offers, self._outcomes = sent_topics
         self._group_id = group_id
         self._transactional = transactional
         self._metrics = metrics
@@ -115,15 +115,20 @@ class Checkpointer:
         clocks: Clocks, offsets: Offsets, started: float,
     ) -> None:
         acknowledged = await asyncio.gather(*(d.future for d in outputs))  # 1. outputs
-        # Where each offers partition ends now: after a crash, the offers past it
-        # may be decided again, and are then recognised and not sent twice.
+        # Where each offers and outcomes partition ends now: after a crash, the
+        # records past it may be decided again, and are then recognised and not
+        # sent twice.
         ends: set[int] = set()
         for delivery, metadata in zip(outputs, acknowledged, strict=True):
             store = clocks.get(delivery.partition, (None, 0.0))[0]
-            if delivery.topic == self._offers and store is not None:
-                end = metadata.offset + delivery.records
+            if store is None or delivery.topic not in (self._offers, self._outcomes):
+                continue
+            end = metadata.offset + delivery.records
+            if delivery.topic == self._offers:
                 store.offers_end = max(end, store.offers_end or 0)
-                ends.add(delivery.partition)
+            else:
+                store.outcomes_end = max(end, store.outcomes_end or 0)
+            ends.add(delivery.partition)
         changes.extend(_partition_records(clocks, ends))
         await self._write_state(changes)  # 2. state
         if offsets:
@@ -169,6 +174,7 @@ def _partition_records(clocks: Clocks, ends: set[int]) -> list[tuple[int, bytes,
     records = []
     for partition, (store, clock) in clocks.items():
         if partition in ends or clock > store.written_clock:
-            records.append((partition, PARTITION_KEY, partition_record(store.offers_end, clock)))
+            records.append((partition, PARTITION_KEY,
+                            partition_record(store.offers_end, clock, store.outcomes_end)))
             store.written_clock = clock
     return records

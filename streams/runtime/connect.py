@@ -15,7 +15,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
@@ -29,6 +29,8 @@ from aiokafka.protocol.metadata import MetadataRequest
 from streams.runtime.errors import EngineError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: The first pause after a failed try; it doubles up to the setting's maximum.
 FIRST_BACKOFF_S = 0.5
@@ -113,28 +115,32 @@ async def ask_broker(bootstrap_servers: str, client_options: dict[str, Any]) -> 
 
 
 async def retrying(
-    attempt: Callable[[], Awaitable[None]],
+    attempt: Callable[[], Awaitable[T]],
     *,
     bootstrap_servers: str,
     backoff_max_s: float,
     give_up_after_s: float,
-    stopping: asyncio.Event,
-    on_failure: Callable[[BaseException], None],
-) -> None:
-    """Run `attempt` until it succeeds, `stopping` is set, or a failure cannot be
-    retried (raised as it is). Each retriable failure is logged with the pause
-    before the next try, and given to `on_failure`."""
+    stopping: asyncio.Event | None = None,
+    on_failure: Callable[[BaseException], None] = lambda exc: None,
+) -> T:
+    """What `attempt` returns, once it succeeds. A failure that cannot be retried
+    is raised as it is, and so is CancelledError when `stopping` is set. Each
+    retriable failure is logged with the pause before the next try, and given to
+    `on_failure`."""
+    stopping = stopping or asyncio.Event()
     backoff = Backoff(backoff_max_s)
     started = time.monotonic()
     tries = 0
-    while not stopping.is_set():
+    while True:
+        if stopping.is_set():
+            raise asyncio.CancelledError("stopping")
         tries += 1
         try:
-            await attempt()
+            result = await attempt()
             if tries > 1:
                 log.info("broker %s reached after %d tries (%.0f s)", bootstrap_servers, tries,
                          time.monotonic() - started)
-            return
+            return result
         except Exception as exc:
             if not is_retriable(exc):
                 raise

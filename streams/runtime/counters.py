@@ -35,3 +35,6 @@ class EngineMetrics:
     restore_seconds: float = 0.0
     accounts: int = 0
     lag: dict[int, int] = field(default_factory=dict)  # partition -> records behind
+    rules_version: str = ""  # the rules it decides with (the rule book's version)
+    rules_switches: int = 0  # rules versions switched to while running
+    rules_rejected: int = 0  # versions refused: a bad record on the rules topic, a broken file

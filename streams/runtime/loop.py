@@ -58,7 +58,7 @@ class Engine:
         self.settings = settings
         self.book = book
         self.bootstrap_servers = bootstrap_servers
-        self.metrics = EngineMetrics()
+        self.metrics = EngineMetrics(rules_version=book.version)
         self.stores: dict[int, PartitionState] = {}
         self._ready = asyncio.Event()  # partitions assigned and restored
         self.partitions = settings.topics.partitions  # the events topic's, once started
@@ -183,7 +183,8 @@ class Engine:
         )
         self._checkpointer = Checkpointer(
             self._writer, self._producer, self._consumer, settings.topics.changelog,
-            settings.topics.offers, settings.group_id, settings.transactions, self.metrics,
+            (settings.topics.offers, settings.topics.outcomes), settings.group_id,
+            settings.transactions, self.metrics,
         )
         self._consumer.subscribe([settings.topics.events], listener=self._rebalance)
         await self._consumer.start()
@@ -195,7 +196,8 @@ class Engine:
         topics = self.settings.topics
         counts = {
             name: len(await self._producer.partitions_for(name))
-            for name in (topics.events, topics.changelog, topics.offers, topics.dlq)
+            for name in (topics.events, topics.changelog, topics.offers, topics.outcomes,
+                         topics.dlq)
         }
         if len(set(counts.values())) != 1:
             await self._producer.stop()
@@ -321,6 +323,21 @@ class Engine:
         if self._producer is not None:
             await self._producer.stop()
 
+    async def switch_rules(self, book: RuleBook) -> None:
+        """Decide with `book` from the next batch on (streams/runtime/live_rules.py).
+        Under the lock: between two batches, never mid-batch nor during a rebalance
+        step. Each partition's due times are recomputed under the new rules
+        (Timeline.use), a partition at a time so that heartbeats get their turns;
+        partitions set aside at a revocation catch up when taken back."""
+        async with self._lock:
+            self.book = book
+            self.metrics.rules_version = book.version
+            self.metrics.rules_switches += 1
+            for store in list(self.stores.values()):
+                if store.timeline is not None:
+                    store.timeline.use(book)
+                await asyncio.sleep(0)
+
     # -- the hot path ------------------------------------------------------
 
     async def _process(
@@ -392,8 +409,8 @@ class Engine:
         self._positions[tp] = records[-1].offset + 1
 
     def publish(self, store: PartitionState, result: Evaluation) -> None:
-        """Count what was decided and send its offers, but not those a crash made the
-        engine decide again after they were sent (see checkpoint.py)."""
+        """Count what was decided and send its offers and outcomes, but not those a
+        crash made the engine decide again after they were sent (see checkpoint.py)."""
         assert self._writer is not None
         metrics = self.metrics
         metrics.decisions.add(result)
@@ -409,6 +426,13 @@ class Engine:
                 continue
             self._writer.write(self.settings.topics.offers, store.partition,
                                offer.account_id.encode(), offer.model_dump_json().encode())
+        already_reported = store.already_reported
+        for outcome in result.outcomes:
+            if already_reported and outcome.outcome_id in already_reported:
+                already_reported.discard(outcome.outcome_id)
+                continue
+            self._writer.write(self.settings.topics.outcomes, store.partition,
+                               outcome.account_id.encode(), outcome.model_dump_json().encode())
 
     # -- checkpoints -------------------------------------------------------
 

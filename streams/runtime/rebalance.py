@@ -173,7 +173,9 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                 continue
             aside = self._set_aside.pop(tp.partition, None)
             if aside is not None and aside[1] == await consumer.committed(tp):
-                engine.stores[tp.partition] = aside[0]
+                store = engine.stores[tp.partition] = aside[0]
+                if store.timeline is not None and store.timeline.book is not engine.book:
+                    store.timeline.use(engine.book)  # the rules changed while it was aside
             else:
                 new.append(tp.partition)
         self._set_aside.clear()
@@ -183,7 +185,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             topics.changelog, new, settings.kafka.client_options(),
             engine.bootstrap_servers, settings.fetch_max_wait_ms,
             committed_only=settings.transactions,
-            offers_topic=None if settings.transactions else topics.offers,
+            sent_topics=None if settings.transactions else (topics.offers, topics.outcomes),
         ))
         try:
             restored = await self._restoring

@@ -15,6 +15,13 @@ from streams.runtime.settings import TopicSettings
 
 # The header a forwarded event carries: "<topic>/<partition>/<offset>" of its origin.
 FORWARDED_FROM = "upsell.forwarded_from"
+# The headers of a dead letter (a contract: `upsell dlq` reads them): why it was
+# refused, where the original record was, and the size of a value too large to keep.
+DLQ_REASON = "upsell.error"
+DLQ_SOURCE_TOPIC = "upsell.source.topic"
+DLQ_SOURCE_PARTITION = "upsell.source.partition"
+DLQ_SOURCE_OFFSET = "upsell.source.offset"
+DLQ_VALUE_OMITTED = "upsell.value_omitted"
 _PARTITIONER = DefaultPartitioner()
 
 
@@ -43,16 +50,16 @@ class Router:
         too large to carry with these headers is dead-lettered without its value;
         the source offset in the headers still finds it."""
         headers = [
-            ("upsell.error", reason.encode()),
-            ("upsell.source.topic", record.topic.encode()),
-            ("upsell.source.partition", str(record.partition).encode()),
-            ("upsell.source.offset", str(record.offset).encode()),
+            (DLQ_REASON, reason.encode()),
+            (DLQ_SOURCE_TOPIC, record.topic.encode()),
+            (DLQ_SOURCE_PARTITION, str(record.partition).encode()),
+            (DLQ_SOURCE_OFFSET, str(record.offset).encode()),
         ]
         dlq = self._topics.dlq
         try:
             self._writer.write(dlq, record.partition, record.key, record.value, headers)
         except RecordTooLarge:
-            headers.append(("upsell.value_omitted", str(len(record.value or b"")).encode()))
+            headers.append((DLQ_VALUE_OMITTED, str(len(record.value or b"")).encode()))
             self._writer.write(dlq, record.partition, record.key, None, headers)
         self._metrics.invalid += 1
 

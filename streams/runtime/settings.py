@@ -81,10 +81,19 @@ class TopicSettings(BaseSettings):
 
     events: str = "usage-events"
     offers: str = "upsell-offers"
+    outcomes: str = "upsell-outcomes"  # what became of each offer (schemas/outcomes.py)
     dlq: str = "usage-events-dlq"
     changelog: str = "upsell-state-changelog"
+    # One partition each, compacted (streams/runtime/rules_feed.py): the rules versions
+    # `upsell rules apply` publishes, and the version each worker runs.
+    rules: str = "upsell-rules"
+    rules_status: str = "upsell-rules-status"
     partitions: int = Field(default=8, ge=1)
     replication_factor: int = Field(default=1, ge=1)
+
+    def names(self) -> dict[str, str]:
+        """Each topic's name by its role (for /status and the start line)."""
+        return {role: name for role, name in self.model_dump().items() if isinstance(name, str)}
 
 
 class HealthSettings(BaseSettings):

@@ -18,9 +18,10 @@ offset applied (a forwarded copy gets a new offset each time it is forwarded,
 so only its origin tells a re-forwarded duplicate); `state` is the account
 (triggers/state.py, versioned on its own). Format 1 (no `v`, no `forwarded`)
 is read as well. One more key, `PARTITION_KEY`, holds the partition's own
-record, `{"v": 2, "offers_end": N, "clock": T}`: the end offset of the offers
-partition at the last checkpoint, and the partition's clock then (POSIX
-seconds; it never goes back, across restarts too). Either may be absent.
+record, `{"v": 2, "offers_end": N, "outcomes_end": M, "clock": T}`: the end
+offsets of the offers and outcomes partitions at the last checkpoint, and the
+partition's clock then (POSIX seconds; it never goes back, across restarts
+too). Any may be absent.
 
 Each partition's accounts live in a `Timeline` (triggers/timeline.py) once the
 engine attaches its rules (`attach`): the clock and the index of due times the
@@ -70,6 +71,8 @@ class PartitionState:
         # not sent again (offer ids are deterministic).
         self.offers_end: int | None = None
         self.already_sent: set[str] = set()
+        self.outcomes_end: int | None = None  # likewise for the outcomes and their ids
+        self.already_reported: set[str] = set()
         self.legacy = False  # holds records of format 1, written before offers_end existed
         self.restored_clock = NEVER  # the clock at the last checkpoint, until `attach`
         self.written_clock = NEVER  # the clock in the last partition record written
@@ -98,6 +101,9 @@ class PartitionState:
                 end, clock = record.get("offers_end"), record.get("clock")
                 if end is not None:
                     self.offers_end = max(end, self.offers_end or 0)
+                outcomes_end = record.get("outcomes_end")
+                if outcomes_end is not None:
+                    self.outcomes_end = max(outcomes_end, self.outcomes_end or 0)
                 if clock is not None:
                     self.restored_clock = self.written_clock = max(clock, self.restored_clock)
             return
@@ -153,10 +159,13 @@ class PartitionState:
             )
 
 
-def partition_record(offers_end: int | None, clock: float = NEVER) -> bytes:
+def partition_record(offers_end: int | None, clock: float = NEVER,
+                     outcomes_end: int | None = None) -> bytes:
     record: dict[str, int | float] = {"v": CHANGELOG_FORMAT}
     if offers_end is not None:
         record["offers_end"] = offers_end
+    if outcomes_end is not None:
+        record["outcomes_end"] = outcomes_end
     if clock != NEVER:
         record["clock"] = clock
     return orjson.dumps(record)
@@ -169,7 +178,7 @@ async def restore(
     bootstrap_servers: str,
     fetch_max_wait_ms: int = 50,
     committed_only: bool = False,
-    offers_topic: str | None = None,
+    sent_topics: tuple[str, str] | None = None,
 ) -> dict[int, PartitionState]:
     """Rebuild the state of these partitions from the changelog.
 
@@ -178,9 +187,9 @@ async def restore(
     Kafka-compatible broker, the watermark in fetch responses is. With
     transactions (`committed_only`), state of an aborted checkpoint must not
     come back: it reads committed records only, up to the last stable offset.
-    Given `offers_topic` (at-least-once only), it then reads each offers
-    partition past the end recorded at the last checkpoint, for the offers
-    that must not be sent twice.
+    Given `sent_topics` (offers and outcomes; at-least-once only), it then reads
+    each of their partitions past the end recorded at the last checkpoint, for
+    the offers and outcomes that must not be sent twice.
     """
     states = {partition: PartitionState(partition) for partition in partitions}
     if not states:
@@ -197,18 +206,31 @@ async def restore(
     )
     await consumer.start()
     try:
-        records = await _read_to_end(
+        records = await read_to_end(
             consumer, {TopicPartition(changelog, p): 0 for p in states}, committed_only,
             fetch_max_wait_ms, lambda tp, key, value: states[tp.partition].load(key, value),
         )
-        if offers_topic is not None:
-            # No partition record: no offer was ever acknowledged at a checkpoint
-            # there, so every offer on it may be decided again (read from 0);
-            # unless the changelog predates partition records.
+        if sent_topics is not None:
+            # No end recorded: nothing was ever acknowledged at a checkpoint there,
+            # so every record on it may be decided again (read from 0); unless the
+            # changelog predates partition records.
+            offers_topic, outcomes_topic = sent_topics
             starts = {TopicPartition(offers_topic, p): s.offers_end
                       for p, s in states.items() if s.offers_end is not None or not s.legacy}
-            await _read_to_end(consumer, starts, committed_only, fetch_max_wait_ms,
-                               lambda tp, key, value: _note_offer(states[tp.partition], value))
+            starts.update({TopicPartition(outcomes_topic, p): s.outcomes_end
+                           for p, s in states.items()
+                           if s.outcomes_end is not None or not s.legacy})
+
+            def note(tp: TopicPartition, key: bytes, value: bytes | None) -> None:
+                if value is None:
+                    return
+                state = states[tp.partition]
+                if tp.topic == offers_topic:
+                    state.already_sent.add(orjson.loads(value)["offer_id"])
+                else:
+                    state.already_reported.add(orjson.loads(value)["outcome_id"])
+
+            await read_to_end(consumer, starts, committed_only, fetch_max_wait_ms, note)
     finally:
         await consumer.stop()
     log.info(
@@ -221,12 +243,7 @@ async def restore(
     return states
 
 
-def _note_offer(state: PartitionState, value: bytes | None) -> None:
-    if value is not None:
-        state.already_sent.add(orjson.loads(value)["offer_id"])
-
-
-async def _read_to_end(
+async def read_to_end(
     consumer: AIOKafkaConsumer,
     starts: Mapping[TopicPartition, int | None],
     committed_only: bool,

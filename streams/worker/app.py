@@ -29,10 +29,13 @@ from streams.runtime.errors import EngineError
 from streams.runtime.health import ErrorNote
 from streams.runtime.loop import Engine
 from streams.worker.config import WorkerSettings
-from streams.worker.logs import startup_line, worker_logging
+from streams.worker.ingest import add_ingest, make_ingest
+from streams.worker.logs import worker_logging
 from streams.worker.metrics import CONTENT_TYPE, render_metrics
+from streams.worker.page import add_status_page
 from streams.worker.probes import Verdict, liveness, readiness
 from streams.worker.rates import SAMPLE_EVERY_S, Rates
+from streams.worker.rules_service import RulesService
 from streams.worker.tuning import tune_gc
 
 log = logging.getLogger(__name__)
@@ -55,15 +58,9 @@ class EngineService(mode.Service):
     the worker exits non-zero, so a supervisor restarts it from the last
     checkpoint."""
 
-    def __init__(self, engine: Engine, settings: WorkerSettings, **kwargs: Any) -> None:
+    def __init__(self, engine: Engine, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.engine = engine
-        self.settings = settings
-
-    async def on_start(self) -> None:
-        message, fields = startup_line(self.settings, self.engine.bootstrap_servers,
-                                       self.engine.book.version)
-        log.info(message, extra=fields)
 
     async def on_stop(self) -> None:
         await self.engine.stop()
@@ -82,8 +79,9 @@ class EngineService(mode.Service):
             raise
 
 
-def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
-    """The faust App for one worker process."""
+def create_app(settings: WorkerSettings, engine: Engine,
+               rules: RulesService | None = None) -> faust.App:
+    """The faust App for one worker process; `rules`: live rules (rules_service.py)."""
     app = _WorkerApp(
         "upsell",
         # Faust's own clients are off; it still wants a broker URL.
@@ -99,7 +97,12 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
         web_tables_enabled=False,  # would serve table contents: customer data
         web_router_enabled=False,
     )
-    app.service(EngineService(engine, settings))  # type: ignore[arg-type]  # an instance works too
+    if rules is not None:  # first: its start-up notes come before the group join's wait
+        app.service(rules)  # type: ignore[arg-type]  # an instance works too
+    app.service(EngineService(engine))  # type: ignore[arg-type]
+    add_status_page(app, engine)
+    add_ingest(app, make_ingest(settings.ingest, engine.bootstrap_servers, settings.topics,
+                                settings.kafka.client_options()))
     started = time.time()
     rates = Rates(lambda: {"events": engine.metrics.events,
                            "offers": engine.metrics.decisions.offers.total(),
@@ -159,9 +162,9 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
                 "sasl_mechanism": kafka.sasl_mechanism,
                 "last_answer_seconds_ago": None if silent is None else round(silent, 1),
             },
-            "topics": {"events": topics.events, "offers": topics.offers, "dlq": topics.dlq,
-                       "changelog": topics.changelog, "partitions": engine.partitions},
-            "rules": {"file": str(settings.rules), "version": engine.book.version},
+            "topics": {**topics.names(), "partitions": engine.partitions},
+            "rules": {"file": str(settings.rules), "version": engine.book.version,
+                      **(rules.live.status() if rules is not None else {})},
             "rules_version": engine.book.version,
             "last_error": _error_body(engine.last_error),
             "rates_per_second": rates.per_second(),  # over the last minute
@@ -190,10 +193,14 @@ def create_app(settings: WorkerSettings, engine: Engine) -> faust.App:
     return app
 
 
-def run_worker(settings: WorkerSettings, engine: Engine) -> None:
-    """Run until SIGINT/SIGTERM; exits the process (0 on a clean stop, 1 on a crash)."""
+def run_worker(settings: WorkerSettings, engine: Engine,
+               rules: RulesService | None = None) -> None:
+    """Run until SIGINT/SIGTERM; exits the process (0 on a clean stop, 1 on a crash).
+    SIGHUP reloads the rules file (rules_service.py)."""
     tune_gc()
-    app = create_app(settings, engine)
+    if rules is not None:
+        rules.catch_sighup_early()
+    app = create_app(settings, engine, rules)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                           logging_config=worker_logging(settings))
     worker.execute_from_commandline()

@@ -141,14 +141,13 @@ def startup_line(settings: WorkerSettings, bootstrap_servers: str,
     """The one line a worker logs at start, and the same facts as fields for JSON
     logs: what runs, against which broker and topics, with which rules, and where
     its web server listens. No credentials."""
-    topics = settings.topics
     web = (f"http://{settings.web_bind}:{settings.web_port}" if settings.web_enabled else "off")
     fields: dict[str, Any] = {
         "version": __version__,
         "broker": bootstrap_servers,
         "security_protocol": settings.kafka.security_protocol,
         "group_id": settings.group_id,
-        "topics": [topics.events, topics.offers, topics.dlq, topics.changelog],
+        "topics": list(settings.topics.names().values()),
         "rules_file": str(settings.rules),
         "rules_version": rules_version,
         "web": web,
@@ -156,7 +155,7 @@ def startup_line(settings: WorkerSettings, bootstrap_servers: str,
     message = (
         f"upsell {__version__} worker starting: broker {bootstrap_servers} "
         f"({settings.kafka.security_protocol}), group {settings.group_id}, topics "
-        f"{', '.join(fields['topics'])}, rules {settings.rules} (version {rules_version}), "
-        f"web {web}"
+        f"{', '.join(fields['topics'])}, rules version {rules_version} (rules file "
+        f"{settings.rules}), web {web}"
     )
     return message, fields

@@ -17,7 +17,12 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
@@ -98,6 +103,13 @@ class EngineCollector(Collector):
         yield _labelled(GaugeMetricFamily, "consumer_lag",
                         "Records past the committed offset of each assigned partition.",
                         "partition", {str(p): n for p, n in m.lag.items()})
+        yield InfoMetricFamily("upsell_rules", "The rules version this worker decides with.",
+                               value={"version": m.rules_version})
+        yield _counter("rules_switches", "Rules versions switched to without a restart.",
+                       m.rules_switches)
+        yield _counter("rules_rejected", "Rules versions refused (a bad record on the rules "
+                       "topic, a broken file at SIGHUP); the running rules stayed.",
+                       m.rules_rejected)
 
 
 def metrics_registry(metrics: EngineMetrics) -> CollectorRegistry:

@@ -118,3 +118,28 @@ def test_a_forecast_that_could_never_fire_is_refused() -> None:
     assert text != GOOD
     [problem] = problems(text)
     assert "min_samples cannot exceed window_days" in problem
+
+
+def test_structural_and_reference_errors_come_out_together() -> None:
+    """One round: a misspelled field does not hide an unknown metric elsewhere, nor one
+    in the same trigger, and a plan that is itself invalid is not reported as unknown."""
+    text = (GOOD.replace("    priority: 90", "    priorty: 90")  # trigger 1
+            .replace("metric: storage_gb\n    levels", "metric: storage\n    levels")  # trigger 2
+            .replace("name: Professional", "name: [Professional]"))  # plans.pro is invalid
+    found = problems(text)
+    assert [p.split(": ")[1] for p in found] == ["plans.pro.name", "triggers.1.priorty",
+                                                 "triggers.2.metric"], found
+    assert "unknown metric 'storage'" in found[2]
+
+    seats_100 = "    metric: seats\n    offer: {kind: upsell, recommend: next_tier}\n    priority: 90"
+    assert seats_100 in GOOD
+    found = problems(GOOD.replace(seats_100, seats_100.replace("seats", "seatz")
+                                  .replace("priority", "priorty")))
+    assert [p.split(": ")[1] for p in found] == ["triggers.1.metric", "triggers.1.priorty"], found
+
+
+def test_invalid_triggers_without_ids_are_not_reported_as_duplicates() -> None:
+    text = GOOD.replace("  - id: seats-80\n", "  - id: [seats-80]\n").replace(
+        "  - id: seats-100\n", "  - id: {seats: 100}\n")
+    found = problems(text)
+    assert len(found) == 2 and all(": triggers." in p and ".id: " in p for p in found), found

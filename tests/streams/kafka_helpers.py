@@ -39,14 +39,22 @@ def settings_for(kafka: KafkaUnderTest, prefix: str, partitions: int = 4,
     return EngineSettings(
         kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
         topics=TopicSettings(
-            events=f"{prefix}-events", offers=f"{prefix}-offers", dlq=f"{prefix}-dlq",
-            changelog=f"{prefix}-changelog", partitions=partitions,
+            events=f"{prefix}-events", offers=f"{prefix}-offers", outcomes=f"{prefix}-outcomes",
+            dlq=f"{prefix}-dlq", changelog=f"{prefix}-changelog", rules=f"{prefix}-rules",
+            rules_status=f"{prefix}-rules-status", partitions=partitions,
         ),
         group_id=f"{prefix}-group",
         session_timeout_ms=6000,
         checkpoint_interval_ms=100,
         **overrides,  # type: ignore[arg-type]
     )
+
+
+def topic_env(topics: TopicSettings) -> dict[str, str]:
+    """The UPSELL_TOPIC_* variables of a worker process with these topics: every
+    name (a topic left out would be shared with other tests) and the layout."""
+    return {f"UPSELL_TOPIC_{name.upper()}": str(value)
+            for name, value in topics.model_dump().items()}
 
 
 @contextlib.asynccontextmanager
@@ -131,14 +139,12 @@ def worker_env(settings: EngineSettings, **more: str) -> dict[str, str]:
     """The environment of an `upsell worker` process on these topics and group,
     with the example rules and the event clock (as `settings_for` makes them),
     and no other UPSELL_* variable from the test's own environment."""
-    topics = settings.topics
     assert settings.kafka.bootstrap_servers is not None
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("UPSELL_")},
         "UPSELL_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "UPSELL_TOPIC_EVENTS": topics.events, "UPSELL_TOPIC_OFFERS": topics.offers,
-        "UPSELL_TOPIC_DLQ": topics.dlq, "UPSELL_TOPIC_CHANGELOG": topics.changelog,
-        "UPSELL_TOPIC_PARTITIONS": str(topics.partitions), "UPSELL_GROUP_ID": settings.group_id,
+        **topic_env(settings.topics),
+        "UPSELL_GROUP_ID": settings.group_id,
         "UPSELL_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
         "UPSELL_RULES": str(EXAMPLE_RULES), "UPSELL_CLOCK": settings.clock,
         **more,

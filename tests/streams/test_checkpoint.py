@@ -87,7 +87,8 @@ def _checkpointer(transactional: bool) -> tuple[Checkpointer, BatchWriter, Recor
     producer = RecordingProducer(log)
     writer = BatchWriter(producer)  # type: ignore[arg-type]
     checkpointer = Checkpointer(writer, producer, RecordingConsumer(log),  # type: ignore[arg-type]
-                                "changelog", "offers", "group", transactional, EngineMetrics())
+                                "changelog", ("offers", "outcomes"), "group",
+                                transactional, EngineMetrics())
     return checkpointer, writer, producer, log
 
 
@@ -129,6 +130,20 @@ async def test_the_partition_record_carries_the_end_of_the_offers_acknowledged()
     assert restored.offers_end == 43  # 3 offers at 40, 41, 42
     assert restored.applied == {"acme": 4}
     assert PARTITION_KEY in {key for key, _ in producer.written["changelog"]}
+
+
+async def test_the_partition_record_carries_the_end_of_the_outcomes_acknowledged_too() -> None:
+    checkpointer, writer, producer, _ = _checkpointer(transactional=False)
+    producer.next_offset[("outcomes", 0)] = 7
+    writer.write("offers", 0, b"acme", b'{"offer_id": "o1"}')
+    for status in ("made", "shown"):
+        writer.write("outcomes", 0, b"acme", b'{"outcome_id": "o1/%s"}' % status.encode())
+    await checkpointer.commit([_store_with_change()], {EVENTS: 5})
+    await _acknowledge_until_done(producer, checkpointer)
+    restored = PartitionState(0)
+    for key, value in producer.written["changelog"]:
+        restored.load(key, value)
+    assert (restored.offers_end, restored.outcomes_end) == (1, 9)
 
 
 async def test_a_failed_output_commits_nothing() -> None:

@@ -63,7 +63,8 @@ def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
     port = free_port()
     env = {
         **os.environ, "UPSELL_TOPIC_EVENTS": f"{topic_prefix}-events",
-        "UPSELL_TOPIC_OFFERS": f"{topic_prefix}-offers", "UPSELL_TOPIC_DLQ": f"{topic_prefix}-dlq",
+        "UPSELL_TOPIC_OFFERS": f"{topic_prefix}-offers",
+        "UPSELL_TOPIC_OUTCOMES": f"{topic_prefix}-outcomes", "UPSELL_TOPIC_DLQ": f"{topic_prefix}-dlq",
         "UPSELL_TOPIC_CHANGELOG": f"{topic_prefix}-changelog", "UPSELL_TOPIC_PARTITIONS": "2",
         "UPSELL_GROUP_ID": f"{topic_prefix}-group", "UPSELL_SESSION_TIMEOUT_MS": "6000",
     }

@@ -1,6 +1,7 @@
-"""`upsell worker` refuses what it cannot run, before it connects to anything:
-no broker configured, bad settings, a bad rules file, a port in use. Each
-mistake gets one line that names the setting, and no traceback."""
+"""`upsell worker` refuses what it cannot run, before it connects to anything
+(no broker configured, bad settings, a port in use), or once the broker says
+there is nothing to run (a bad rules file). Each mistake gets one line that
+names the setting, and no traceback."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from streams.cli import main
 from streams.cli.settings_help import settings_docs
 from streams.worker.config import WorkerSettings
 from tests.factories import EXAMPLE_RULES
+from tests.streams.conftest import KafkaUnderTest
+from tests.streams.kafka_helpers import settings_for, topic_env
 
 BROKER = "127.0.0.1:1"  # never reached: every case here fails before connecting
 
@@ -85,13 +88,20 @@ def test_a_password_in_a_bad_setting_is_not_repeated() -> None:
     assert "s3cret-value" not in result.output
 
 
-def test_a_bad_rules_file_exits_1_with_its_problems(tmp_path: Path) -> None:
+def test_a_bad_rules_file_and_no_rules_on_the_topic_exit_1_with_its_problems(
+    tmp_path: Path, kafka: KafkaUnderTest, topic_prefix: str,
+) -> None:
+    """The rules topic's latest good version would win over a broken file, so the
+    broker is asked (a real one: this topic is empty)."""
     rules = tmp_path / "rules.yaml"
     rules.write_text(EXAMPLE_RULES.read_text().replace("levels: [80]", "levels: 80", 1))
-    result = worker(UPSELL_KAFKA_BOOTSTRAP_SERVERS=BROKER, UPSELL_RULES=str(rules))
-    assert result.exit_code == 1
+    topics = settings_for(kafka, topic_prefix).topics
+    result = worker(UPSELL_KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
+                    UPSELL_RULES=str(rules), **topic_env(topics))
+    assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     assert f"{rules}:" in result.stderr and "triggers.0.levels" in result.stderr
+    assert "no rules to run" in result.stderr
 
 
 def test_a_web_port_in_use_is_refused_before_starting() -> None:

@@ -69,7 +69,7 @@ async def test_retrying_gives_up_after_the_bound_with_the_setting_named() -> Non
 
     with pytest.raises(BrokerUnavailable, match=r"UPSELL_KAFKA_START_WAIT_S=0\.2"):
         await retrying(attempt, bootstrap_servers="k:9092", backoff_max_s=0.05,
-                       give_up_after_s=0.2, stopping=asyncio.Event(), on_failure=lambda _: None)
+                       give_up_after_s=0.2)
 
 
 async def test_retrying_stops_at_once_when_asked() -> None:
@@ -79,9 +79,9 @@ async def test_retrying_stops_at_once_when_asked() -> None:
         asyncio.get_running_loop().call_later(0.05, stopping.set)
         raise KafkaConnectionError("Unable to bootstrap")
 
-    await asyncio.wait_for(retrying(attempt, bootstrap_servers="k:9092", backoff_max_s=30,
-                                    give_up_after_s=0, stopping=stopping,
-                                    on_failure=lambda _: None), 5)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(retrying(attempt, bootstrap_servers="k:9092", backoff_max_s=30,
+                                        give_up_after_s=0, stopping=stopping), 5)
 
 
 async def test_a_failure_that_cannot_be_retried_is_raised_at_once() -> None:
@@ -89,8 +89,7 @@ async def test_a_failure_that_cannot_be_retried_is_raised_at_once() -> None:
         raise BrokerRefused("the broker at k:9092 refused the connection")
 
     with pytest.raises(BrokerRefused):
-        await retrying(attempt, bootstrap_servers="k:9092", backoff_max_s=30,
-                       give_up_after_s=0, stopping=asyncio.Event(), on_failure=lambda _: None)
+        await retrying(attempt, bootstrap_servers="k:9092", backoff_max_s=30, give_up_after_s=0)
 
 
 async def test_ask_broker_raises_the_real_reason_for_a_closed_port() -> None:

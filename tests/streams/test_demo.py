@@ -37,3 +37,8 @@ def test_demo_prints_offers_and_a_summary_and_exits_cleanly() -> None:
     # the first day, and the spurts, forecasts and collapses of the first weeks.
     shown = {match.group(2) for line in offers if (match := OFFER_LINE.match(line))}
     assert len(shown & TIMED_AND_SEGMENTS) >= 4, shown
+    # It ends with the outcome report, read from the outcomes topic.
+    report = out[out.index("--- outcome report"):]
+    assert "(all triggers)" in report and "lift (95% CI)" in report
+    total = next(line for line in report.splitlines() if line.startswith("(all triggers)"))
+    assert int(total.split()[2]) >= int(published.group(1)), total  # fired: offered + held out

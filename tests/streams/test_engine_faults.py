@@ -22,11 +22,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from aiokafka.errors import CommitFailedError, IncompatibleBrokerVersion
 
 from streams.broker import free_port
+from streams.cli.replay import ReplaySummary, replay
 from streams.runtime.errors import EngineError
 from streams.runtime.loop import Engine
 from streams.runtime.routing import FORWARDED_FROM, home_partition
 from streams.runtime.state_store import PartitionState
-from tests.factories import EXAMPLE_RULES, ROOT, event_json
+from tests.factories import EXAMPLE_RULES, ROOT, event_json, example_book
 from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
@@ -201,12 +202,13 @@ async def test_a_dead_letter_too_large_for_the_broker_keeps_the_engine_running(
         producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
         await producer.start()
         try:
-            await producer.send_and_wait(settings.topics.events, huge, key=b"acme")
+            await producer.send_and_wait(settings.topics.events, huge, key=b"globex")
         finally:
             await producer.stop()
+        # globex: not in the example rules' control group, so its offer is sent.
         await send_lines(kafka.bootstrap_servers, settings.topics.events,
-                         [event_json("subscription", "acme", 0, "s1", plan="basic"),
-                          event_json("usage", "acme", 1, "u1", metric="seats", value=10)])
+                         [event_json("subscription", "globex", 0, "s1", plan="basic"),
+                          event_json("usage", "globex", 1, "u1", metric="seats", value=10)])
         offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers, 1, settle=0)
         dead = await read_topic(kafka.bootstrap_servers, settings.topics.dlq, 1, settle=0)
         await wait_until(lambda: engine.metrics.checkpoints > 0 and engine._pending_events == 0,
@@ -301,12 +303,21 @@ async def test_offers_sent_before_a_crash_are_not_sent_again_after_it(
         await crashing.__aexit__(None, None, None)
     resent_before = len(await read_topic(kafka.bootstrap_servers, settings.topics.offers, 0,
                                          settle=0.5))
+    replayed = ReplaySummary(outcomes=[])
+    for _ in replay(lines, example_book(), replayed, PARTITIONS):
+        pass
+    assert replayed.outcomes
     async with running_engine(settings) as restarted:
         offers = await read_topic(kafka.bootstrap_servers, settings.topics.offers,
                                   len(expected), settle=2)
+        outcomes = await read_topic(kafka.bootstrap_servers, settings.topics.outcomes,
+                                    len(replayed.outcomes), settle=2)
     assert resent_before > len(expected_offers(lines[:half], PARTITIONS)), "the crash came after some offers"
     assert restarted.metrics.offers_not_resent > 0
     assert_each_offer_once(offers, expected)
+    # The outcomes too: each once, as replay has them.
+    ids = sorted(orjson.loads(record.value)["outcome_id"] for record in outcomes)
+    assert ids == sorted(outcome.outcome_id for outcome in replayed.outcomes)
 
 
 async def test_a_stalled_worker_dropped_from_its_group_does_not_overwrite_newer_state(
@@ -325,6 +336,7 @@ async def test_a_stalled_worker_dropped_from_its_group_does_not_overwrite_newer_
         **os.environ,
         "UPSELL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "UPSELL_TOPIC_EVENTS": settings.topics.events, "UPSELL_TOPIC_OFFERS": settings.topics.offers,
+        "UPSELL_TOPIC_OUTCOMES": settings.topics.outcomes,
         "UPSELL_TOPIC_DLQ": settings.topics.dlq, "UPSELL_TOPIC_CHANGELOG": settings.topics.changelog,
         "UPSELL_TOPIC_PARTITIONS": "1", "UPSELL_GROUP_ID": settings.group_id,
         "UPSELL_SESSION_TIMEOUT_MS": "6000",

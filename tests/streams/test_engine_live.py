@@ -157,6 +157,7 @@ async def test_worker_killed_mid_stream_loses_no_offer(
         "UPSELL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "UPSELL_TOPIC_EVENTS": settings.topics.events,
         "UPSELL_TOPIC_OFFERS": settings.topics.offers,
+        "UPSELL_TOPIC_OUTCOMES": settings.topics.outcomes,
         "UPSELL_TOPIC_DLQ": settings.topics.dlq,
         "UPSELL_TOPIC_CHANGELOG": settings.topics.changelog,
         "UPSELL_TOPIC_PARTITIONS": "4",

@@ -1,10 +1,10 @@
-"""The worker's logs, from a real `upsell worker` process: one JSON object per
+"""The worker's logs, from real `upsell worker` processes: one JSON object per
 line, a start line with what runs where, and no password at any level.
 
-The worker runs at DEBUG with SASL PLAIN against a listener that takes the
+One worker runs at DEBUG with SASL PLAIN against a listener that takes the
 password and refuses it (tests/streams/fake_sasl_broker.py): aiokafka's
 connection logger would print the SaslAuthenticate request, password
-included, at DEBUG."""
+included, at DEBUG. Another runs on the test broker until it is ready."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,9 @@ import pytest
 from streams import __version__
 from streams.broker import free_port
 from tests.factories import EXAMPLE_RULES, ROOT, example_book
+from tests.streams.conftest import KafkaUnderTest
 from tests.streams.fake_sasl_broker import sasl_refusing_broker
+from tests.streams.kafka_helpers import settings_for, worker_env, worker_get
 
 UPSELL = [sys.executable, "-m", "streams.cli"]
 PASSWORD = "hunter2-not-in-any-log-7f3a"
@@ -58,6 +61,33 @@ def refused() -> Run:
     return Run(done.returncode, output, records, received, bootstrap, port)
 
 
+@dataclass(frozen=True)
+class Started:
+    output: str
+    bootstrap: str
+    web_port: int
+    topics: list[str]
+
+
+@pytest.fixture(scope="module")
+def started(kafka: KafkaUnderTest, request: pytest.FixtureRequest) -> Started:
+    """A worker with JSON logs, stopped once ready."""
+    settings = settings_for(kafka, f"logs-{os.getpid()}-{time.monotonic_ns()}", partitions=2)
+    port = free_port()
+    worker = subprocess.Popen([*UPSELL, "worker", "--web-port", str(port), "--log-format", "json"],
+                              env=worker_env(settings), cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while worker_get(port, "/readyz")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.3)
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=60)[0].decode()
+    return Started(output, kafka.bootstrap_servers, port,
+                   list(settings.topics.names().values()))
+
+
 def test_the_password_reaches_the_broker_but_no_log_line_even_at_debug(refused: Run) -> None:
     assert any(PASSWORD.encode() in payload for payload in refused.payloads), "never sent"
     assert any(r["level"] == "debug" for r in refused.records), "debug records were not on"
@@ -65,23 +95,27 @@ def test_the_password_reaches_the_broker_but_no_log_line_even_at_debug(refused: 
     assert PASSWORD not in refused.output
 
 
-def test_every_line_is_one_json_object(refused: Run) -> None:
-    lines = [line for line in refused.output.splitlines() if line.strip()]
-    assert lines and len(refused.records) == len(lines)
-    assert all({"time", "level", "logger", "message"} <= set(r) for r in refused.records)
+def test_every_line_is_one_json_object(refused: Run, started: Started) -> None:
+    for output in (refused.output, started.output):
+        lines = [line for line in output.splitlines() if line.strip()]
+        records = [json.loads(line) for line in lines]
+        assert lines and all(isinstance(r, dict) for r in records)
+        assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
 
 
-def test_the_start_line_says_version_broker_topics_rules_and_web(refused: Run) -> None:
-    start = [r for r in refused.records if r["message"].startswith("upsell ")
-             and " worker starting: " in r["message"]]
-    assert len(start) == 1
+def test_the_start_line_says_version_broker_topics_rules_and_web(started: Started) -> None:
+    records = [json.loads(line) for line in started.output.splitlines() if line.strip()]
+    start = [r for r in records if " worker starting: " in r["message"]]
+    assert len(start) == 1, [r["message"] for r in records]
     line = start[0]
-    assert line["version"] == __version__ and __version__ in line["message"]
-    assert line["broker"] == refused.bootstrap and refused.bootstrap in line["message"]
-    assert line["topics"] == ["usage-events", "upsell-offers", "usage-events-dlq",
-                              "upsell-state-changelog"]
+    assert line["message"].startswith(f"upsell {__version__} worker starting: ")
+    assert line["version"] == __version__
+    assert line["broker"] == started.bootstrap and started.bootstrap in line["message"]
+    assert line["topics"] == started.topics and started.topics[0] in line["message"]
     assert line["rules_version"] == example_book().version
-    assert line["web"] == f"http://127.0.0.1:{refused.web_port}"
+    assert f"rules version {example_book().version}" in line["message"]
+    assert line["web"] == f"http://127.0.0.1:{started.web_port}"
+    assert line["web"] in line["message"]
 
 
 def test_refused_credentials_stop_the_worker_with_a_clear_line_and_no_traceback(
@@ -89,7 +123,8 @@ def test_refused_credentials_stop_the_worker_with_a_clear_line_and_no_traceback(
 ) -> None:
     assert refused.returncode == 1
     errors = [r["message"] for r in refused.records if r["level"] == "error"]
-    assert any("refused the connection (SaslAuthenticationFailed" in m
-               and "UPSELL_KAFKA_SASL_*" in m for m in errors), errors
+    assert errors == [next(m for m in errors if m.startswith("stopping: the broker at "))]
+    assert "refused the connection (SaslAuthenticationFailed" in errors[0]
+    assert "UPSELL_KAFKA_SASL_*" in errors[0]
     assert "Traceback" not in refused.output
     assert not any("exception" in r for r in refused.records)

@@ -189,7 +189,7 @@ FAILURES = {
     ),
     # an upgrade raises while it is matched to the offers it converts: the plan stays
     "conversion of a plan change": (
-        "", DEFAULT_TRIGGERS, "triggers.account_events._converts", _raise_always,
+        "", DEFAULT_TRIGGERS, "triggers.lifecycle._takes_plan", _raise_always,
         "subscription", {"plan": "pro"},
     ),
 }

@@ -226,3 +226,72 @@ def test_advance_fires_what_is_due_even_when_its_results_are_not_read() -> None:
     timeline.apply(timeline.get("a"), decode_event(line))
     timeline.advance(moment(40).timestamp())
     assert timeline.accounts["a"].fired_windows == {"renewal": moment(40).timestamp()}
+
+
+# -- new rules between two events (a live rules switch) --------------------------
+
+SEATS_80 = """
+triggers:
+  - {id: seats-80, kind: usage_threshold, metric: seats, levels: [80],
+     offer: {kind: upsell, recommend: next_tier}}
+"""
+SEATS_80_AND_90 = SEATS_80 + """  - {id: seats-90, kind: usage_threshold, metric: seats, levels: [90],
+     offer: {kind: upsell, recommend: next_tier}}
+"""
+
+
+def test_new_rules_keep_what_accounts_remember_per_trigger_id() -> None:
+    """The same id keeps its fired level and its cooldown; a new id starts fresh; each
+    offer names the version that made it."""
+    old = book(guards="cooldown_days: 30", triggers=SEATS_80)
+    new = book(guards="cooldown_days: 30", triggers=SEATS_80_AND_90)
+    assert old.version != new.version
+    table = AccountTable(old)
+    table.apply(decode_event(event_json("subscription", "acme", 0, "s", plan="basic",
+                                        started_at=iso(-100))))
+    first = offers_of(table.apply(decode_event(event_json("usage", "acme", 1, "u1",
+                                                          metric="seats", value=8))))
+    assert [(o.trigger_id, o.rules_version) for o in first] == [("seats-80", old.version)]
+
+    table.use(new)
+    second = offers_of(table.apply(decode_event(event_json("usage", "acme", 2, "u2",
+                                                           metric="seats", value=9))))
+    # seats-80 is still fired at its level; seats-90 is new and fires, under the new rules.
+    assert [(o.trigger_id, o.rules_version) for o in second] == [("seats-90", new.version)]
+    table.apply(decode_event(event_json("usage", "acme", 3, "u3", metric="seats", value=5)))
+    again = table.apply(decode_event(event_json("usage", "acme", 4, "u4", metric="seats",
+                                                value=8)))
+    assert offers_of(again) == []  # re-armed, but seats-80's cooldown from before the switch holds
+    assert ("seats-80", "cooldown") in [(s.trigger_id, s.guard) for r in again
+                                        for s in r.suppressed]
+
+
+def test_new_rules_recompute_every_due_time() -> None:
+    renewal_60 = book(triggers=RENEWAL_ONLY)
+    renewal_30 = book(triggers=RENEWAL_ONLY.replace("days: [60, 30]", "days: [30]"))
+    no_renewal = book(triggers=SEATS_80)
+    table = AccountTable(renewal_60)
+    table.apply(decode_event(event_json("subscription", "acme", 0, "s", plan="basic",
+                                        started_at=iso(-100), renews_at=iso(100))))
+    assert table.get("acme").timers == {"renewal": moment(40).timestamp()}
+
+    table.use(renewal_30)
+    assert table.get("acme").timers == {"renewal": moment(70).timestamp()}
+    assert offers_of(table.advance(moment(69).timestamp())) == []
+    table.use(no_renewal)
+    assert table.get("acme").timers == {}
+    assert len(table.timelines[0].schedule) == 0
+    assert offers_of(table.advance(moment(99).timestamp())) == []
+
+
+def test_a_timeline_given_new_rules_decides_with_them() -> None:
+    accounts: dict[str, AccountState] = {}
+    timeline = Timeline(book(triggers=SEATS_80), accounts)
+    new = book(triggers=SEATS_80_AND_90)
+    timeline.use(new)
+    state = timeline.get("acme")
+    timeline.apply(state, decode_event(event_json("subscription", "acme", 0, "s", plan="basic",
+                                                  started_at=iso(-100))))
+    result = timeline.apply(state, decode_event(event_json("usage", "acme", 1, "u",
+                                                           metric="seats", value=9)))
+    assert {o.rules_version for o in result.offers} == {new.version}
