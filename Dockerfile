@@ -1,7 +1,8 @@
 # The upsell worker image. Build: `docker build -t upsell .`
 # Run against a Kafka cluster (see docker-compose.yml for the whole stack):
 #   docker run --rm -e UPSELL_KAFKA_BOOTSTRAP_SERVERS=broker:9092 -p 127.0.0.1:6066:6066 upsell
-# The same image runs the other commands: `docker run --rm -i upsell produce /dev/stdin`, `... upsell tail --pretty`.
+# The same image runs the other commands: `docker run --rm -i upsell produce /dev/stdin`, `... upsell tail --pretty`,
+# and the whole demo on its own embedded broker: `docker run --rm upsell demo`.
 FROM python:3.11-slim
 
 # No .pyc files in the image, unbuffered logs (they go straight to `docker logs`),
@@ -13,11 +14,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # Install the project from a throwaway copy of the sources: only the installed
 # package ends up in site-packages, so what runs is exactly what `pip install .`
-# built. Every dependency ships manylinux wheels, so the slim image needs no compiler.
+# built (examples/ goes in as the package upsell_examples: `upsell demo` runs on it).
+# Every dependency ships manylinux wheels, so the slim image needs no compiler.
 COPY pyproject.toml README.md /tmp/src/
 COPY schemas /tmp/src/schemas
 COPY triggers /tmp/src/triggers
 COPY streams /tmp/src/streams
+COPY examples /tmp/src/examples
 RUN pip install /tmp/src && rm -rf /tmp/src
 
 # An unprivileged user with a fixed uid (no login shell, no home); the worker

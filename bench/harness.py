@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.workload import RULES, rule_book
 from streams.broker import EmbeddedBroker
@@ -233,31 +234,37 @@ def assignment(engine: Engine) -> tuple[bool, list[int]]:
     return engine.ready, sorted(engine.stores)
 
 
-METRIC_NAMES = {
-    "offers": "offers_total", "changelog_records": "changelog_records_total",
-    "invalid": "events_invalid_total", "forwarded": "events_forwarded_total",
-    "duplicates": "events_duplicate_total", "replayed": "events_replayed_total",
-    "accounts": "accounts",
+# Each figure's Prometheus sample name and the labels it is selected by (summed over the rest).
+METRIC_NAMES: dict[str, tuple[str, dict[str, str]]] = {
+    "offers": ("upsell_offers_total", {}),
+    "changelog_records": ("upsell_changelog_records_total", {}),
+    "invalid": ("upsell_dead_letters_total", {}),
+    "forwarded": ("upsell_events_total", {"outcome": "forwarded"}),
+    "duplicates": ("upsell_events_total", {"outcome": "duplicate"}),
+    "replayed": ("upsell_events_total", {"outcome": "replayed"}),
+    "accounts": ("upsell_accounts", {}),
 }
 
 
 def engine_counts(engine: Engine) -> dict[str, float]:
     """The engine's counters as it exposes them on /metrics (labels summed): the
     Prometheus names are its contract with dashboards, steadier than the fields.
-    0 for a labelled family with no samples yet (no offers), NaN for a metric the
-    engine no longer has."""
+    0 for a family with no samples yet (no offers), NaN for a metric the engine
+    no longer has."""
     engine.refresh_gauges()  # as the worker does before rendering /metrics
-    totals: dict[str, float] = {}
-    for line in render_metrics(engine.metrics).decode().splitlines():
-        if line.startswith("# TYPE "):  # counters are declared without their _total
-            family = line.split()[2].removeprefix("upsell_")
-            totals.setdefault(family, 0.0)
-            totals.setdefault(f"{family}_total", 0.0)
-        elif line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            name = name.split("{", 1)[0].removeprefix("upsell_")
-            totals[name] = totals.get(name, 0.0) + float(value)
-    return {key: totals.get(name, math.nan) for key, name in METRIC_NAMES.items()}
+    book = engine.book
+    text = render_metrics(engine.metrics, book.version,
+                          [trigger.id for trigger in book.rules.triggers], engine.ready)
+    families = list(text_string_to_metric_families(text.decode()))
+    declared = {sample_name for family in families
+                for sample_name in (family.name, f"{family.name}_total")}
+    counts: dict[str, float] = {}
+    for key, (name, labels) in METRIC_NAMES.items():
+        counts[key] = math.nan if name not in declared else sum(
+            sample.value for family in families for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+    return counts
 
 
 # -- parent side -----------------------------------------------------------------------

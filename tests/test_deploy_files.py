@@ -1,27 +1,39 @@
-"""The deployment files (Dockerfile, docker-compose.yml, deploy/prometheus.yml)
-agree with the code: setting names, topic layout, ports. No Docker needed; the
-files are parsed, and the image's health check command is run against a stub."""
+"""The deployment files (Dockerfile, docker-compose.yml, deploy/: Prometheus and
+its alert rules, Grafana and its dashboard, the Kubernetes manifests) agree with
+the code: setting names, topic layout, ports, probes, and every metric the
+dashboard and the alerts read is one a live worker exports. No Docker or
+Kubernetes needed; the files are parsed, and the image's health check command
+is run against a stub."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import http.server
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from schemas.rules_file import parse_rules
+from streams.broker import EmbeddedBroker
 from streams.runtime.settings import KafkaSettings, TopicSettings
 from streams.runtime.topics import topic_specs
 from streams.worker.config import WorkerSettings
+from tests.streams.conftest import EXTERNAL_BOOTSTRAP
+from tests.streams.kafka_helpers import EXAMPLE_EVENTS, send_lines, worker_process
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -155,11 +167,12 @@ def test_kafka_is_apache_kafka_in_kraft_mode(services: dict[str, Any]) -> None:
 
 def test_published_ports_bind_loopback_only(services: dict[str, Any]) -> None:
     publishing = {name for name, service in services.items() if service.get("ports")}
-    assert publishing == {"kafka", "prometheus"}
+    assert publishing == {"kafka", "prometheus", "grafana"}
     for name in publishing:
         for host_ip, _, _ in _published(services[name]):
             assert host_ip == LOOPBACK, f"{name} publishes a port on {host_ip or 'every interface'}"
     assert ("127.0.0.1", "9090", "9090") in _published(services["prometheus"])
+    assert ("127.0.0.1", "3000", "3000") in _published(services["grafana"])
 
 
 def test_kafka_host_listener_is_advertised_as_published(services: dict[str, Any]) -> None:
@@ -332,3 +345,273 @@ def test_prometheus_scrapes_the_workers(
         host, port = target.rsplit(":", 1)
         assert host in services
         assert int(port) == worker_settings.web_port == 6066
+
+
+def image_build_inputs() -> list[str]:
+    """What the Dockerfile copies into the throwaway source it installs the package from."""
+    inputs: list[str] = []
+    for args in _instruction("COPY"):
+        *sources, target = args.split()
+        if target.startswith("/tmp/src/"):
+            inputs += sources
+    return inputs
+
+
+def test_the_image_installs_the_examples_as_package_data() -> None:
+    inputs = image_build_inputs()
+    assert {"pyproject.toml", "README.md", "schemas", "triggers", "streams", "examples"} <= set(inputs)
+    assert "examples" not in (ROOT / ".dockerignore").read_text().split()
+
+
+# --- alert rules and the dashboard ---------------------------------------------
+
+# A metric name in PromQL: ours, or the process and Python metrics prometheus-client adds.
+# `up` is Prometheus's own (one per scrape target), checked apart.
+_METRIC = re.compile(r"\b(?:upsell|process|python)_[a-z0-9_]+\b")
+_UP = re.compile(r"\bup\{([^}]*)\}")
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """container path -> (host path or volume, mode) of a service's short-syntax volumes."""
+    mounts: dict[str, tuple[str, str]] = {}
+    for volume in service.get("volumes", []):
+        source, target, *mode = str(volume).split(":")
+        mounts[target] = (source, mode[0] if mode else "rw")
+    return mounts
+
+
+def _host_file(service: dict[str, Any], container_path: str) -> Path:
+    """The repository file that a service sees at `container_path` through a bind mount."""
+    path = PurePosixPath(container_path)
+    for target, (source, mode) in _mounts(service).items():
+        if source.startswith("./") and path.is_relative_to(target):
+            assert mode == "ro", f"{source} is mounted writable"
+            return ROOT / source / path.relative_to(target)
+    raise AssertionError(f"nothing mounted at {container_path}")
+
+
+@pytest.fixture(scope="module")
+def alert_rules(services: dict[str, Any], prometheus: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every rule of every rule file Prometheus loads in the stack."""
+    rules: list[dict[str, Any]] = []
+    for rule_file in prometheus["rule_files"]:
+        groups = yaml.safe_load(_host_file(services["prometheus"], rule_file).read_text())["groups"]
+        rules += [rule for group in groups for rule in group["rules"]]
+    return rules
+
+
+@pytest.fixture(scope="module")
+def dashboard(services: dict[str, Any]) -> dict[str, Any]:
+    grafana = services["grafana"]
+    providers = yaml.safe_load(
+        _host_file(grafana, "/etc/grafana/provisioning/dashboards/upsell.yml").read_text())
+    [provider] = providers["providers"]
+    folder = _host_file(grafana, provider["options"]["path"])
+    [path] = folder.glob("*.json")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _dashboard_exprs(dashboard: dict[str, Any]) -> list[str]:
+    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def test_prometheus_loads_the_alert_rules(alert_rules: list[dict[str, Any]]) -> None:
+    names = [rule["alert"] for rule in alert_rules]
+    assert len(names) == len(set(names))
+    for rule in alert_rules:
+        assert rule["expr"].strip()
+        assert rule["labels"]["severity"] in ("warning", "critical")
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        assert re.fullmatch(r"\d+[smh]", rule.get("for", "0s"))
+
+
+def test_the_alerts_cover_lag_dead_letters_readiness_and_checkpoint_age(
+    alert_rules: list[dict[str, Any]], prometheus: dict[str, Any]
+) -> None:
+    exprs = " ".join(rule["expr"] for rule in alert_rules)
+    for metric in ("upsell_consumer_lag_seconds", "upsell_dead_letters_total", "upsell_ready",
+                   "upsell_last_checkpoint_timestamp_seconds"):
+        assert metric in exprs, f"no alert on {metric}"
+    [job] = [job["job_name"] for job in prometheus["scrape_configs"] if job["job_name"].startswith("upsell")]
+    for selector in _UP.findall(exprs):
+        assert f'job="{job}"' in selector  # `up` of the workers' scrape job
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(
+    services: dict[str, Any], dashboard: dict[str, Any]
+) -> None:
+    grafana = services["grafana"]
+    assert grafana["image"].startswith("grafana/grafana:")
+    [datasource] = yaml.safe_load(_host_file(
+        grafana, "/etc/grafana/provisioning/datasources/prometheus.yml").read_text())["datasources"]
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://prometheus:9090"  # the compose service and its port
+    assert ("127.0.0.1", "9090", "9090") in _published(services["prometheus"])
+    home = _env(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert json.loads(_host_file(grafana, home).read_text())["uid"] == dashboard["uid"]
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        assert {"x", "y", "w", "h"} <= set(panel["gridPos"])
+        for target in panel.get("targets", []):
+            assert target["datasource"]["uid"] == panel["datasource"]["uid"] == datasource["uid"]
+    [instance] = dashboard["templating"]["list"]
+    assert instance["datasource"]["uid"] == datasource["uid"]
+
+
+def test_the_dashboard_shows_throughput_lag_offers_dead_letters_checkpoints_latency(
+    dashboard: dict[str, Any]
+) -> None:
+    exprs = " ".join(_dashboard_exprs(dashboard))
+    for metric in ("upsell_events_total", "upsell_consumer_lag", "upsell_consumer_lag_seconds",
+                   "upsell_offers_total", "upsell_dead_letters_total",
+                   "upsell_last_checkpoint_timestamp_seconds",
+                   "upsell_checkpoint_duration_seconds_bucket",
+                   "upsell_event_to_offer_seconds_bucket"):
+        assert re.search(rf"\b{metric}\b", exprs), f"no panel reads {metric}"
+
+
+@contextlib.contextmanager
+def _kafka() -> Iterator[str]:
+    """The broker of the live tests: UPSELL_TEST_KAFKA_BOOTSTRAP, or an embedded one."""
+    if EXTERNAL_BOOTSTRAP:
+        yield EXTERNAL_BOOTSTRAP
+        return
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture(scope="module")
+def live_metric_names() -> set[str]:
+    """Every sample name a live worker's /metrics has after taking the example
+    events, and every name its declared families may have (a counter's _total, a
+    histogram's _bucket, _sum and _count) even before their first sample."""
+    with _kafka() as bootstrap:
+        prefix = f"deploy-files-{uuid.uuid4().hex[:8]}"
+        with worker_process(bootstrap, prefix) as worker:
+            lines = EXAMPLE_EVENTS.read_bytes().splitlines()
+            asyncio.run(send_lines(bootstrap, worker.events_topic, lines))
+            deadline = time.monotonic() + 60
+            samples = worker.scrape()
+            while sum(s.value for s in samples if s.name == "upsell_events_total") < len(lines):
+                assert time.monotonic() < deadline, "the worker did not take the example events"
+                time.sleep(0.3)
+                samples = worker.scrape()
+            families = worker.families()
+    names = {sample.name for sample in samples}
+    for family in families:
+        names |= {f"{family.name}{suffix}" for suffix in _SUFFIXES.get(family.type, ("",))}
+    return names
+
+
+# The sample names of a family, by its type (the parser names a counter without _total).
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+
+
+def test_every_metric_the_dashboard_and_the_alerts_read_is_exported(
+    live_metric_names: set[str], dashboard: dict[str, Any], alert_rules: list[dict[str, Any]]
+) -> None:
+    read = {name for expr in _dashboard_exprs(dashboard) + [r["expr"] for r in alert_rules]
+            for name in _METRIC.findall(expr)}
+    assert read
+    assert read <= live_metric_names, f"not exported: {sorted(read - live_metric_names)}"
+
+
+# --- Kubernetes ------------------------------------------------------------------
+
+K8S = ROOT / "deploy" / "k8s"
+
+
+@pytest.fixture(scope="module")
+def k8s() -> dict[str, dict[str, Any]]:
+    """The manifests by kind (one each)."""
+    manifests: dict[str, dict[str, Any]] = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc is not None and doc.get("kind") != "Kustomization":
+                assert doc["kind"] not in manifests, f"two {doc['kind']}s"
+                manifests[doc["kind"]] = doc
+    return manifests
+
+
+def _container(k8s: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    [container] = k8s["StatefulSet"]["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _container_env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in container["env"]}
+
+
+def test_kustomization_lists_every_manifest(k8s: dict[str, dict[str, Any]]) -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+    assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(k8s) == {"ConfigMap", "StatefulSet", "Service", "PodDisruptionBudget"}
+
+
+def test_k8s_probes_are_livez_and_readyz_on_the_web_port(k8s: dict[str, dict[str, Any]]) -> None:
+    container = _container(k8s)
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    env = _container_env(container)
+    assert ports["http"] == int(env["UPSELL_WEB_PORT"]["value"]) == 6066
+    assert env["UPSELL_WEB_BIND"]["value"] == "0.0.0.0"  # the kubelet probes the pod's IP
+    for probe, path in (("livenessProbe", "/livez"), ("startupProbe", "/livez"),
+                        ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+
+
+def test_k8s_transactional_id_is_the_pod_name(k8s: dict[str, dict[str, Any]]) -> None:
+    statefulset = k8s["StatefulSet"]
+    env = _container_env(_container(k8s))
+    assert env["UPSELL_TRANSACTIONS"]["value"] == "true"
+    assert env["UPSELL_TRANSACTIONAL_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # A StatefulSet's pod names are stable across restarts: a restarted pod fences its zombie.
+    assert statefulset["spec"]["serviceName"] == k8s["Service"]["metadata"]["name"]
+
+
+def test_k8s_env_names_are_real_settings(k8s: dict[str, dict[str, Any]]) -> None:
+    names = set(_container_env(_container(k8s)))
+    assert names <= _setting_env_names(), f"not settings: {sorted(names - _setting_env_names())}"
+    for item in _container_env(_container(k8s)).values():
+        if "PASSWORD" in item["name"]:
+            assert "secretKeyRef" in item["valueFrom"], "a secret in plain text"
+
+
+def test_k8s_resources_security_and_image_user(k8s: dict[str, dict[str, Any]]) -> None:
+    container = _container(k8s)
+    resources = container["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"])
+    assert "memory" in resources["limits"]
+    pod = k8s["StatefulSet"]["spec"]["template"]["spec"]
+    [user] = _instruction("USER")
+    assert str(pod["securityContext"]["runAsUser"]) == user.split(":")[0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"mountPath": "/tmp", "name": "tmp"} in container["volumeMounts"]  # faust's data dir
+    assert pod["terminationGracePeriodSeconds"] >= 30  # the last checkpoint, then leave the group
+
+
+def test_k8s_rules_come_from_the_configmap(k8s: dict[str, dict[str, Any]]) -> None:
+    container = _container(k8s)
+    rules = PurePosixPath(_container_env(container)["UPSELL_RULES"]["value"])
+    [mount] = [m for m in container["volumeMounts"] if rules.is_relative_to(m["mountPath"])]
+    assert mount["readOnly"] is True
+    volumes = {v["name"]: v for v in k8s["StatefulSet"]["spec"]["template"]["spec"]["volumes"]}
+    configmap = k8s["ConfigMap"]
+    assert volumes[mount["name"]]["configMap"]["name"] == configmap["metadata"]["name"]
+    text = configmap["data"][str(rules.relative_to(mount["mountPath"]))]
+    assert parse_rules(text, "deploy/k8s/configmap-rules.yaml").rules.triggers
+
+
+def test_k8s_service_exposes_metrics_of_every_worker(k8s: dict[str, dict[str, Any]]) -> None:
+    service, statefulset = k8s["Service"], k8s["StatefulSet"]
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert statefulset["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    assert service["spec"]["clusterIP"] == "None"  # each pod scraped on its own
+    [port] = service["spec"]["ports"]
+    assert port["targetPort"] == "http" and port["port"] == 6066
+    assert service["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
+    budget = k8s["PodDisruptionBudget"]
+    assert budget["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]

@@ -32,6 +32,7 @@ import orjson
 
 from schemas.rules_file import load_rules
 from streams.broker import EmbeddedBroker, free_port
+from streams.cli.examples import example_path
 from streams.cli.outcomes_topic import read_outcomes
 from streams.cli.pretty import describe_offer
 from streams.cli.producer import EventProducer
@@ -42,7 +43,7 @@ from streams.runtime.settings import TopicSettings
 from streams.runtime.topics import ensure_topics
 from triggers import RuleBook
 
-RULES = Path(__file__).resolve().parents[2] / "examples" / "saas-rules.yaml"
+RULES = example_path("saas-rules.yaml")
 BROKEN_EVERY = 400  # one malformed event per this many, to show the dead-letter topic at work
 # Events a simulated account sends per day, on average (its daily usage, and
 # the rest): how fast simulated time runs at a given rate.

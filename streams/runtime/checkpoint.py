@@ -164,6 +164,7 @@ class Checkpointer:
         metrics.checkpoints += 1
         metrics.changelog_records += changed
         metrics.checkpoint_seconds = time.monotonic() - started
+        metrics.checkpoint_durations.observe(metrics.checkpoint_seconds)
         metrics.last_checkpoint_at = time.time()
 
 

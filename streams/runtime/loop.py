@@ -28,7 +28,15 @@ from aiokafka.structs import ConsumerRecord
 from schemas.events import InvalidEvent, decode_event
 from streams.runtime.checkpoint import Checkpointer
 from streams.runtime.connect import ask_broker, describe, retrying
-from streams.runtime.counters import EngineMetrics
+from streams.runtime.counters import (
+    APPLIED,
+    DUPLICATE,
+    FUTURE,
+    IGNORED,
+    NOT_EVALUATED,
+    REPLAYED,
+    EngineMetrics,
+)
 from streams.runtime.errors import EngineError
 from streams.runtime.health import BrokerWatch, EngineHealth, ErrorNote
 from streams.runtime.outputs import BatchWriter
@@ -58,11 +66,14 @@ class Engine:
         self.settings = settings
         self.book = book
         self.bootstrap_servers = bootstrap_servers
-        self.metrics = EngineMetrics(rules_version=book.version)
+        self.metrics = EngineMetrics()
         self.stores: dict[int, PartitionState] = {}
         self._ready = asyncio.Event()  # partitions assigned and restored
         self.partitions = settings.topics.partitions  # the events topic's, once started
         self._positions: dict[TopicPartition, int] = {}  # next offset to commit
+        # partition -> timestamp (ms) of the last record decided: how far behind it is
+        self.last_record_at: dict[int, int] = {}
+        self._offers_caused_at: list[int] = []  # record timestamps (ms) of offers not yet sent
         self._generation = 0  # assignments so far: a batch fetched before one is stale
         self._fatal: BaseException | None = None
         self._pending_events = 0
@@ -246,6 +257,8 @@ class Engine:
                         self._next_sweep = time.monotonic() + sweep_interval
                         await self._sweep.between_batches()
                     await self._writer.send()  # offers go out now, not at the checkpoint
+                    if self._offers_caused_at:
+                        self._observe_offer_latency()
                     if self._checkpoint_due():
                         await self._checkpoint()
         except ConsumerStoppedError:
@@ -331,7 +344,6 @@ class Engine:
         partitions set aside at a revocation catch up when taken back."""
         async with self._lock:
             self.book = book
-            self.metrics.rules_version = book.version
             self.metrics.rules_switches += 1
             for store in list(self.stores.values()):
                 if store.timeline is not None:
@@ -358,6 +370,8 @@ class Engine:
         future_reason = (f"occurred_at: more than {max_skew:g} s after the record was produced "
                          "(its partition's clock would jump ahead)")
         accounts, applied, dirty = store.accounts, store.applied, store.dirty
+        applied_by_type = metrics.events_by_outcome[APPLIED]  # event type -> count
+        caused_at = self._offers_caused_at
         for record in records:
             try:
                 if record.value is None:
@@ -366,25 +380,25 @@ class Engine:
             except InvalidEvent as exc:
                 router.dead_letter(record, exc.reason)
                 continue
-            account_id = event.account_id
+            account_id, event_type = event.account_id, event.type
             home = home_partition(account_id, partitions)
             if home != tp.partition:
-                router.forward(record, home)
+                router.forward(record, home, event_type)
                 continue
             now = event.occurred_at.timestamp()
             if now > schedule.clock:
                 if record.timestamp > 0 and now > record.timestamp / 1000 + max_skew:
-                    router.dead_letter(record, future_reason)
+                    router.dead_letter(record, future_reason, FUTURE, event_type)
                     continue
                 schedule.clock = now  # the timers due by this event's time fire first
                 if schedule.has_due():
                     await self._sweep.fire(store)
             if applied.get(account_id, -1) >= record.offset:
-                metrics.replayed += 1
+                metrics.count(REPLAYED, event_type)
                 continue
             origin = forwarded_from(record) if record.headers else None
             if origin is not None and store.already_forwarded(account_id, *origin):
-                metrics.replayed += 1  # forwarded again after a crash at its origin
+                metrics.count(REPLAYED, event_type)  # forwarded again after a crash at its origin
                 continue
             state = accounts.get(account_id)
             if state is None:
@@ -394,31 +408,46 @@ class Engine:
             except Exception as exc:  # a bug or an input the contract let through
                 log.error("event at %s/%d/%d could not be evaluated: %s", tp.topic,
                           tp.partition, record.offset, type(exc).__name__)
-                router.dead_letter(record, f"could not be evaluated: {type(exc).__name__}")
+                router.dead_letter(record, f"could not be evaluated: {type(exc).__name__}",
+                                   NOT_EVALUATED, event_type)
                 continue
             applied[account_id] = record.offset
             if origin is not None:
                 store.applied_forward(account_id, *origin)
             dirty.add(account_id)
-            if result is not NOTHING:  # most events: state updated, nothing fired
-                self.publish(store, result)
+            if result is NOTHING:  # most events: state updated, nothing fired
+                try:
+                    applied_by_type[event_type] += 1
+                except KeyError:  # a type that EVENT_TYPES does not list
+                    applied_by_type[event_type] = 1
+            else:
+                metrics.count(DUPLICATE if result.duplicate else
+                              IGNORED if result.ignored is not None else APPLIED, event_type)
+                sent = self.publish(store, result)
+                if sent and record.timestamp > 0:
+                    caused_at.extend([record.timestamp] * sent)
             if schedule.has_due():
                 await self._sweep.fire(store)  # what this event made due (a renewal learned late)
         metrics.events += len(records)
         self._pending_events += len(records)
         self._positions[tp] = records[-1].offset + 1
+        self.last_record_at[tp.partition] = records[-1].timestamp
 
-    def publish(self, store: PartitionState, result: Evaluation) -> None:
+    def publish(self, store: PartitionState, result: Evaluation) -> int:
         """Count what was decided and send its offers and outcomes, but not those a
-        crash made the engine decide again after they were sent (see checkpoint.py)."""
+        crash made the engine decide again after they were sent (see checkpoint.py).
+        Returns the number of offers sent."""
         assert self._writer is not None
         metrics = self.metrics
         metrics.decisions.add(result)
+        for suppression in result.suppressed:
+            metrics.held_back[suppression.guard, suppression.trigger_id] += 1
         if result.timer_error is not None:
             log.error("due times of an account on partition %d could not be computed: %s; "
                       "they wait for its next event", store.partition, result.timer_error)
             metrics.timer_errors += 1
         already_sent = store.already_sent
+        sent = 0
         for offer in result.offers:
             if already_sent and offer.offer_id in already_sent:
                 already_sent.discard(offer.offer_id)
@@ -426,6 +455,8 @@ class Engine:
                 continue
             self._writer.write(self.settings.topics.offers, store.partition,
                                offer.account_id.encode(), offer.model_dump_json().encode())
+            metrics.offers_sent[offer.trigger_id, offer.kind] += 1
+            sent += 1
         already_reported = store.already_reported
         for outcome in result.outcomes:
             if already_reported and outcome.outcome_id in already_reported:
@@ -433,6 +464,19 @@ class Engine:
                 continue
             self._writer.write(self.settings.topics.outcomes, store.partition,
                                outcome.account_id.encode(), outcome.model_dump_json().encode())
+        return sent
+
+    def _observe_offer_latency(self) -> None:
+        """Event to offer: from the timestamp of the record that caused an offer
+        (the producer's CreateTime, or the broker's LogAppendTime) to now, when the
+        batch's offers were handed to the producer. Offers of the sweep have no
+        causing record and are not observed. A producer's clock ahead of ours
+        counts as 0."""
+        now_ms = time.time() * 1000
+        observe = self.metrics.event_to_offer.observe
+        for caused_at in self._offers_caused_at:
+            observe(max(0.0, now_ms - caused_at) / 1000)
+        self._offers_caused_at.clear()
 
     # -- checkpoints -------------------------------------------------------
 
@@ -480,23 +524,35 @@ class Engine:
         )
 
     def refresh_gauges(self) -> None:
-        """Accounts held, and lag per partition: records past the offset this worker
-        last committed, by the high watermark of the last fetch (ListOffsets is not
-        reliable on every broker). Computed when read, so that a stalled loop shows
-        a lag that grows: aiokafka keeps fetching in the background."""
+        """Accounts held, and lag per partition. In records: past the offset this
+        worker last committed, by the high watermark of the last fetch (ListOffsets
+        is not reliable on every broker). In seconds: 0 when every record the last
+        fetch knew of has been decided, else the age of the last record decided (by
+        its timestamp): an upper bound of the oldest waiting record's age, which
+        grows by a second a second while the loop stalls. Computed when read, so
+        that a stalled loop shows a lag that grows: aiokafka keeps fetching in the
+        background."""
         if self._consumer is None or self._checkpointer is None:
             return
         committed = self._checkpointer.committed
-        lag = {}
+        lag, lag_seconds = {}, {}
+        now_ms = time.time() * 1000
         for tp in self._consumer.assignment():
             highwater, done = self._consumer.highwater(tp), committed.get(tp)
             if highwater is not None and done is not None:
                 lag[tp.partition] = max(0, highwater - done)
-        self.metrics.lag = lag
+            last_record_at = self.last_record_at.get(tp.partition)
+            if self._sweep.caught_up(tp):
+                lag_seconds[tp.partition] = 0.0
+            elif last_record_at is not None:
+                lag_seconds[tp.partition] = max(0.0, now_ms - last_record_at) / 1000
+        metrics = self.metrics
+        metrics.lag, metrics.lag_seconds = lag, lag_seconds
         stores = self.stores.values()
-        self.metrics.accounts = sum(len(store.accounts) for store in stores)
-        self.metrics.timers_scheduled = sum(
+        metrics.partitions = len(self.stores)
+        metrics.accounts = sum(len(store.accounts) for store in stores)
+        metrics.timers_scheduled = sum(
             len(store.timeline.schedule) for store in stores if store.timeline is not None
         )
-        self.metrics.clocks = {store.partition: store.clock for store in stores
-                               if store.clock != float("-inf")}
+        metrics.clocks = {store.partition: store.clock for store in stores
+                          if store.clock != float("-inf")}

@@ -107,6 +107,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                 for tp in revoked:
                     engine.stores.pop(tp.partition, None)
                     engine._positions.pop(tp, None)
+                    engine.last_record_at.pop(tp.partition, None)
                 engine._ready.clear()
 
     async def _checkpoint_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -142,6 +143,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             if self._gone():
                 return
             engine._generation += 1
+            engine.metrics.rebalances += 1
             try:
                 await self._take_partitions(assigned)
             except asyncio.CancelledError:
@@ -198,6 +200,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             store.attach(engine.book, drop_expired=settings.clock == "wall")
         engine.stores.update(restored)
         engine.metrics.restore_seconds = time.monotonic() - started
+        engine.metrics.restore_durations.observe(engine.metrics.restore_seconds)
         engine.metrics.restored_accounts = sum(len(s.accounts) for s in restored.values())
         engine._ready.set()
         log.info("assigned partitions %s", sorted(engine.stores))

@@ -9,7 +9,14 @@ from functools import lru_cache
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 
-from streams.runtime.counters import EngineMetrics
+from streams.runtime.counters import (
+    DEAD_LETTERED,
+    FORWARDED,
+    INVALID,
+    TOO_LARGE,
+    UNDECODED,
+    EngineMetrics,
+)
 from streams.runtime.outputs import BatchWriter, RecordTooLarge
 from streams.runtime.settings import TopicSettings
 
@@ -45,10 +52,13 @@ class Router:
         self._topics = topics
         self._metrics = metrics
 
-    def dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+    def dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str,
+                    category: str = INVALID, event_type: str = UNDECODED) -> None:
         """Keep the original bytes, and say why and where they came from. A record
         too large to carry with these headers is dead-lettered without its value;
-        the source offset in the headers still finds it."""
+        the source offset in the headers still finds it. `category` and
+        `event_type` count it (metric labels: never the reason, which may name
+        the event's content)."""
         headers = [
             (DLQ_REASON, reason.encode()),
             (DLQ_SOURCE_TOPIC, record.topic.encode()),
@@ -61,9 +71,10 @@ class Router:
         except RecordTooLarge:
             headers.append((DLQ_VALUE_OMITTED, str(len(record.value or b"")).encode()))
             self._writer.write(dlq, record.partition, record.key, None, headers)
-        self._metrics.invalid += 1
+        self._metrics.dead_letters[category] += 1
+        self._metrics.count(DEAD_LETTERED, event_type)
 
-    def forward(self, record: ConsumerRecord[bytes, bytes], home: int) -> None:
+    def forward(self, record: ConsumerRecord[bytes, bytes], home: int, event_type: str) -> None:
         """An event on the wrong partition (a producer with another partitioner):
         send it on to its account's partition, where its state lives."""
         headers = [*(record.headers or ()), (
@@ -72,9 +83,10 @@ class Router:
         try:
             self._writer.write(self._topics.events, home, record.key, record.value, headers)
         except RecordTooLarge:
-            self.dead_letter(record, "too large to forward to the account's partition")
+            self.dead_letter(record, "too large to forward to the account's partition",
+                             TOO_LARGE, event_type)
             return
-        self._metrics.forwarded += 1
+        self._metrics.count(FORWARDED, event_type)
 
 
 def forwarded_from(record: ConsumerRecord[bytes, bytes]) -> tuple[int, int] | None:

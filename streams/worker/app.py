@@ -141,9 +141,12 @@ def create_app(settings: WorkerSettings, engine: Engine,
 
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
-        engine.refresh_gauges()
+        ready = ready_now().ok  # upsell_ready is what /readyz answers
         # The type goes in a header: aiohttp refuses a content_type with a charset.
-        return web.bytes(render_metrics(engine.metrics), headers={"Content-Type": CONTENT_TYPE})
+        book = engine.book
+        body = render_metrics(engine.metrics, book.version,
+                              [trigger.id for trigger in book.rules.triggers], ready)
+        return web.bytes(body, headers={"Content-Type": CONTENT_TYPE})
 
     @app.page("/status")
     async def status(web: View, request: Request) -> Response:

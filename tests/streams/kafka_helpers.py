@@ -8,16 +8,24 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
+from streams.broker import free_port
 from streams.cli.producer import EventProducer
 from streams.cli.replay import replay
 from streams.runtime.loop import Engine
@@ -214,3 +222,72 @@ def by_id(records: list[ConsumerRecord[bytes, bytes]]) -> dict[str, list[bytes]]
         assert record.value is not None
         result.setdefault(orjson.loads(record.value)["offer_id"], []).append(record.value)
     return result
+
+
+@dataclass(frozen=True)
+class WorkerProcess:
+    """An `upsell worker` process and the names it was given."""
+
+    process: subprocess.Popen[bytes]
+    port: int  # of its web server, on 127.0.0.1
+    events_topic: str
+
+    def families(self) -> list[Metric]:
+        """Its /metrics, parsed by prometheus-client's parser."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as reply:
+            return list(text_string_to_metric_families(reply.read().decode()))
+
+    def scrape(self) -> list[Sample]:
+        """Every sample of its /metrics."""
+        return [sample for family in self.families() for sample in family.samples]
+
+
+@contextlib.contextmanager
+def worker_process(bootstrap: str, prefix: str, partitions: int = 2,
+                   ready_timeout: float = 60) -> Iterator[WorkerProcess]:
+    """`upsell worker` with the example rules and the event clock on fresh topics,
+    until the block ends (SIGTERM: a clean stop, which the block's end checks).
+    Yields once the worker is ready."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("UPSELL_")},
+        "UPSELL_TOPIC_EVENTS": f"{prefix}-events", "UPSELL_TOPIC_OFFERS": f"{prefix}-offers",
+        "UPSELL_TOPIC_DLQ": f"{prefix}-dlq", "UPSELL_TOPIC_CHANGELOG": f"{prefix}-changelog",
+        "UPSELL_TOPIC_PARTITIONS": str(partitions), "UPSELL_GROUP_ID": f"{prefix}-group",
+        "UPSELL_SESSION_TIMEOUT_MS": "6000",
+    }
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--bootstrap-servers", bootstrap,
+             "--rules", str(EXAMPLE_RULES), "--web-port", str(port), "--clock", "event"],
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        worker = WorkerProcess(process, port, f"{prefix}-events")
+        try:
+            deadline = time.monotonic() + ready_timeout
+            while not _ready(worker):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"worker not ready: {_tail(log)}")
+                time.sleep(0.3)
+            yield worker
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        assert process.returncode == 0, _tail(log)
+
+
+def _ready(worker: WorkerProcess) -> bool:
+    try:
+        return any(s.name == "upsell_ready" and s.value == 1 for s in worker.scrape())
+    except OSError:
+        return False
+
+
+def _tail(log: IO[bytes]) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")[-2000:]

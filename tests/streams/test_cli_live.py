@@ -92,13 +92,17 @@ def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
         def lag_shown() -> bool:  # once a checkpoint has committed
             return any(name == "upsell_consumer_lag" for name, _ in samples)
 
-        while ((samples.get(("upsell_events_total", ())) != sent or not lag_shown())
+        def total(name: str, **labels: str) -> float:  # summed over the other labels
+            return sum(value for (sample, sample_labels), value in samples.items()
+                       if sample == name and labels.items() <= dict(sample_labels).items())
+
+        while ((total("upsell_events_total") != sent or not lag_shown())
                and time.monotonic() < deadline):
             time.sleep(0.3)
             samples = _scrape(port)
-        assert samples.get(("upsell_events_total", ())) == sent
+        assert total("upsell_events_total") == sent
         for trigger, count in REPLAY.decisions.offers.items():
-            assert samples[("upsell_offers_total", (("trigger", trigger),))] == count
+            assert total("upsell_offers_total", trigger=trigger) == count
         assert lag_shown()
         sockets = Path("/proc/net/tcp").read_text().splitlines()[1:]
         listening = {line.split()[1] for line in sockets if line.split()[3] == "0A"}
