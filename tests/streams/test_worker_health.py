@@ -44,7 +44,7 @@ SLACK_S = 3.0
 
 
 @contextmanager
-def worker_process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def upsell_worker(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`upsell worker ARGS`, its output in `log`; stopped (SIGTERM) when the block ends."""
     with log.open("wb") as out:
         process = subprocess.Popen([*UPSELL, "worker", *args], env=env, cwd=ROOT, stdout=out,
@@ -82,7 +82,7 @@ def test_the_embedded_broker_runs_only_when_asked_and_stops_with_the_worker(
     tmp_path: Path,
 ) -> None:
     port, log = free_port(), tmp_path / "worker.log"
-    with worker_process(["--embedded-broker", "--rules", str(EXAMPLE_RULES), "--web-port",
+    with upsell_worker(["--embedded-broker", "--rules", str(EXAMPLE_RULES), "--web-port",
                          str(port), "--partitions", "2", "--log-format", "json"],
                         clean_env(UPSELL_SESSION_TIMEOUT_MS="6000"), log) as worker:
         wait_for(lambda: ready(port), 90, "the worker on its embedded broker", log)
@@ -110,7 +110,7 @@ def test_a_worker_waits_for_a_late_broker_and_stops_in_time_once_it_is_gone(
                             partitions=2)
     broker = EmbeddedBroker(port=kafka_port)
     try:
-        with worker_process(["--web-port", str(port)], worker_env(settings), log) as worker:
+        with upsell_worker(["--web-port", str(port)], worker_env(settings), log) as worker:
             wait_for(lambda: "try 3 failed" in log.read_text(), 60, "three tries", log)
             assert worker.poll() is None
             text = log.read_text()
@@ -139,10 +139,10 @@ def test_a_rebalance_turns_readyz_red_and_leaves_livez_alone(
     first, second = free_port(), free_port()
     live: list[int | None] = []
     readiness: list[tuple[int | None, dict[str, Any]]] = []
-    with worker_process(["--web-port", str(first)], worker_env(settings),
+    with upsell_worker(["--web-port", str(first)], worker_env(settings),
                         tmp_path / "first.log"):
         wait_for(lambda: ready(first), 90, "the first worker", tmp_path / "first.log")
-        with worker_process(["--web-port", str(second)], worker_env(settings),
+        with upsell_worker(["--web-port", str(second)], worker_env(settings),
                             tmp_path / "second.log"):
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -170,7 +170,7 @@ async def test_a_hung_broker_turns_readyz_red_within_its_bound_and_the_worker_ri
     expected = expected_offers(lines, partitions=2)
     port, log = free_port(), tmp_path / "worker.log"
     polls: list[tuple[float, int | None, int | None, dict[str, Any]]] = []
-    with worker_process(["--web-port", str(port)], worker_env(settings), log) as worker:
+    with upsell_worker(["--web-port", str(port)], worker_env(settings), log) as worker:
         wait_for(lambda: ready(port), 90, "the worker", log)
         await send_lines(kafka.bootstrap_servers, settings.topics.events, lines)
         wait_for(lambda: worker_get(port, "/status")[1].get("events", 0) > 0, 60,
