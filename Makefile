@@ -36,6 +36,7 @@ bench-kill: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/upsell schema --out schemas/json
+	cp schemas/json/usage-event.schema.json clients/python/src/upsell_client/  # the client ships it
 
 clean:
 	rm -rf $(VENV) build *.egg-info

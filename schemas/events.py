@@ -25,6 +25,7 @@ from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -34,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import ErrorDetails, core_schema
+from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
 CONTRACT_VERSION = 1
 
@@ -56,9 +57,29 @@ IDENTIFIER_PATTERN = f"^[^{_INVISIBLE}{_SPACE}](?:[^{_INVISIBLE}]*[^{_INVISIBLE}
 # RFC 3339 date-time with its time zone ("Z" or "+01:00"): no Unix time in a
 # string, no date alone, no missing seconds or zone. At most 9 fraction digits
 # (nanoseconds, what Go and Java write); pydantic keeps microseconds.
+#
+# The pattern alone decides, so that the JSON Schema that carries it refuses
+# what the engine refuses: only real dates (February 29 in leap years only) and
+# times (no hour 24, no leap second, offsets under 24 hours), in the years 1970
+# to 2999. On the two edge days the offset is restricted so that the instant
+# stays inside [1970-01-01T00:00Z, 3000-01-01T00:00Z) too: no eastern offset on
+# 1970-01-01 (it would be 1969 in UTC), no western one on 2999-12-31.
+_D31, _D30, _D28 = "(?:0[1-9]|[12][0-9]|3[01])", "(?:0[1-9]|[12][0-9]|30)", "(?:0[1-9]|1[0-9]|2[0-8])"
+_M30 = "(?:0[469]|11)"  # April, June, September, November
+_MONTH_DAY = f"(?:(?:0[13578]|1[02])-{_D31}|{_M30}-{_D30}|02-{_D28})"  # February 29: below
+_LEAP_YEAR = "(?:19(?:7[26]|8[048]|9[26])|2[0-9](?:0[48]|[2468][048]|[13579][26])|2[048]00)"
+_DATE = (
+    f"(?:(?:197[1-9]|19[89][0-9]|2[0-8][0-9]{{2}}|29[0-8][0-9]|299[0-8])-{_MONTH_DAY}"
+    f"|{_LEAP_YEAR}-02-29"
+    f"|1970-(?:01-(?:0[2-9]|[12][0-9]|3[01])|(?:0[3578]|1[02])-{_D31}|{_M30}-{_D30}|02-{_D28})"
+    f"|2999-(?:(?:0[13578]|10)-{_D31}|12-(?:0[1-9]|[12][0-9]|30)|{_M30}-{_D30}|02-{_D28}))"
+)
+_TIME = r"[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
+_OFFSET = "(?:[01][0-9]|2[0-3]):[0-5][0-9]"
 TIMESTAMP_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
-    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+    f"^(?:{_DATE}{_TIME}(?:[Zz]|[+-]{_OFFSET})"
+    f"|1970-01-01{_TIME}(?:[Zz]|[+-]00:00|-{_OFFSET})"
+    f"|2999-12-31{_TIME}(?:[Zz]|[+-]00:00|\\+{_OFFSET}))$"
 )
 
 
@@ -90,6 +111,13 @@ class _Identifier:
 Identifier = Annotated[str, _Identifier()]
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """pydantic's Literal[1] takes `true` (True == 1 in Python); JSON Schema's const does not."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("literal_error", "Input should be 1")
+    return value
+
+
 class _Rfc3339:
     """An aware datetime that was an RFC 3339 string in the JSON.
 
@@ -100,8 +128,10 @@ class _Rfc3339:
 
     # Bounds keep a value the contract accepts from breaking the arithmetic behind
     # it: an offer expires days after its event, a billing period ends a month on.
+    # TIMESTAMP_PATTERN already keeps every time inside them (tested): they say
+    # what the arithmetic relies on, and catch a pattern edited wrongly.
     EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-    LATEST = datetime(2999, 12, 31, tzinfo=UTC)
+    END = datetime(3000, 1, 1, tzinfo=UTC)  # excluded
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
@@ -110,7 +140,7 @@ class _Rfc3339:
             core_schema.str_schema(pattern=TIMESTAMP_PATTERN, strict=True),
             # Not strict: its input is the string the first step let through.
             core_schema.datetime_schema(
-                tz_constraint="aware", ge=self.EARLIEST, le=self.LATEST, strict=False
+                tz_constraint="aware", ge=self.EARLIEST, lt=self.END, strict=False
             ),
         ], ref="EventTime", metadata=_json_schema_extra(
             # In validation mode pydantic describes a chain by its first step: the string.
@@ -136,7 +166,9 @@ class EventBase(BaseModel):
     event_id: Identifier = Field(description="Unique id of this event; duplicates are dropped.")
     account_id: Identifier = Field(description="The customer account; also the Kafka key.")
     occurred_at: EventTime = Field(description="When it happened (RFC 3339, with time zone).")
-    schema_version: Literal[1] = Field(default=1, description="Version of this contract.")
+    schema_version: Annotated[Literal[1], BeforeValidator(_not_a_boolean)] = Field(
+        default=1, description="Version of this contract."
+    )
 
     def _json_strings(self) -> int:
         """JSON strings among this event's values, as decoded (keys not counted)."""
@@ -170,6 +202,11 @@ class SubscriptionEvent(EventBase):
 
 class UsageEvent(EventBase):
     """A metric reading: `value` for a gauge (level now) or `delta` for a counter."""
+
+    # `_value_or_delta` in the JSON Schema's terms (a null counts as absent).
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": [name], "properties": {name: {"type": "number"}}} for name in ("value", "delta")
+    ]})
 
     _REQUIRED_STRINGS = 5  # + metric
 
@@ -272,6 +309,14 @@ class _TraitValue:
 TraitValue = Annotated[str | float | bool | None, _TraitValue()]
 
 
+def _whole_number(value: Any) -> Any:
+    """12.0 as 12: JSON (and so the JSON Schema's "integer") does not tell them apart,
+    and some encoders (Java's double, Python's float) write the one for the other."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
 class AccountEvent(EventBase):
     """What the account is: industry, headcount, country, contract term and custom
     traits, for segments (`when:` in the rules file).
@@ -287,14 +332,17 @@ class AccountEvent(EventBase):
 
     type: Literal["account"]
     industry: Identifier | None = None
-    employees: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    employees: Annotated[int, Field(ge=0, le=100_000_000), BeforeValidator(_whole_number)] | None = None
     country: Annotated[str, Field(pattern=COUNTRY_PATTERN,
                                   description="ISO 3166-1 alpha-2, e.g. DE.")] | None = None
     contract_term: Literal["monthly", "annual"] | None = None
     traits: dict[TraitKey, TraitValue] = Field(
         default_factory=dict, max_length=MAX_TRAITS,
         description="Custom attributes: text (an identifier), number or boolean; null removes one.",
-        json_schema_extra={"additionalProperties": False},  # a name must match the pattern
+        json_schema_extra={
+            "additionalProperties": False,  # a name must match the pattern
+            "propertyNames": {"not": {"enum": list(ACCOUNT_FIELDS)}},  # _traits_are_not_fields
+        },
     )
 
     @model_validator(mode="after")
@@ -391,7 +439,8 @@ _SCHEMA_ONLY_MESSAGES = frozenset({
 _PATTERN_MESSAGES = {
     IDENTIFIER_PATTERN: "should be printable text: no control, zero-width or other format "
                         "characters, no line breaks, no space at either end",
-    TIMESTAMP_PATTERN: "should be an RFC 3339 date-time with a time zone, e.g. 2026-03-02T09:00:00Z",
+    TIMESTAMP_PATTERN: "should be an RFC 3339 date-time with a time zone, a real date and time "
+                       "in the years 1970 to 2999, e.g. 2026-03-02T09:00:00Z",
     TRAIT_KEY_PATTERN: "should be a trait name: 1 to 64 letters, digits, '_', '.' or '-'",
     COUNTRY_PATTERN: "should be an ISO 3166-1 alpha-2 country code in capitals, e.g. DE",
 }

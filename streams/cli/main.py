@@ -406,6 +406,7 @@ def produce(bootstrap_servers: str | None, topic: str | None, raw: bool, events:
     Invalid lines are reported with their line number and not sent (exit 1).
     """
     from streams.cli.producer import EventProducer
+    from streams.runtime.errors import TopicLayoutError
     from streams.runtime.topics import ensure_topics
 
     bootstrap, options = _kafka(bootstrap_servers)
@@ -414,7 +415,8 @@ def produce(bootstrap_servers: str | None, topic: str | None, raw: bool, events:
 
     async def send() -> tuple[int, list[tuple[int, str]]]:
         # Sending to a missing topic would let the broker create it with its own
-        # layout; create the engine's topics first (a no-op when they exist).
+        # layout; create the engine's topics first (a no-op when they exist), or
+        # refuse when they would not share one partition count.
         await ensure_topics(bootstrap, topics, options)
         async with EventProducer(bootstrap, topic, **options) as producer:
             if not raw:
@@ -429,7 +431,10 @@ def produce(bootstrap_servers: str | None, topic: str | None, raw: bool, events:
             await producer.flush()
             return sent, []
 
-    sent, rejected = asyncio.run(send())
+    try:
+        sent, rejected = asyncio.run(send())
+    except TopicLayoutError as exc:
+        raise click.ClickException(f"nothing sent: {exc}") from None
     for number, reason in rejected:
         click.echo(f"line {number}: {reason}", err=True)
     click.echo(f"sent {sent} events to {topic}" +
@@ -565,13 +570,13 @@ def topics_create(bootstrap_servers: str | None) -> None:
     topics are left as they are (a problem with them is reported, as by check)."""
     from streams.cli.ops_errors import answer_or_exit
     from streams.cli.topics import TopicCheck, check_topics, render
-    from streams.runtime.topics import ensure_topics
+    from streams.runtime.topics import create_missing_topics
 
     bootstrap, options = _kafka(bootstrap_servers)
     settings = TopicSettings()
 
     async def create() -> tuple[list[str], TopicCheck]:
-        created = await ensure_topics(bootstrap, settings, options)
+        created = await create_missing_topics(bootstrap, settings, options)
         return created, await check_topics(bootstrap, options, settings)
 
     created, check = answer_or_exit(create())

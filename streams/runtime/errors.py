@@ -6,3 +6,6 @@ from __future__ import annotations
 class EngineError(RuntimeError):
     """The engine cannot run with this broker, these topics or this configuration."""
 
+
+class TopicLayoutError(EngineError):
+    """The engine's topics do not (or, once created, would not) share one partition count."""

@@ -45,7 +45,7 @@ from streams.runtime.routing import Router, forwarded_from, home_partition
 from streams.runtime.settings import EngineSettings
 from streams.runtime.state_store import PartitionState
 from streams.runtime.sweep import Sweep
-from streams.runtime.topics import ensure_topics
+from streams.runtime.topics import copartitioned, ensure_topics
 from triggers import AccountState, Evaluation, RuleBook
 from triggers.decide import NOTHING
 
@@ -201,15 +201,12 @@ class Engine:
         await self._consumer.start()
 
     async def _check_copartitioned(self) -> int:
-        """An account's events, state, offers and dead letters go to the same
-        partition number, so the four topics must have the same partition count."""
+        """An account's events, state, offers, outcomes and dead letters go to the
+        same partition number, so these topics must have the same partition count."""
         assert self._producer is not None
         topics = self.settings.topics
-        counts = {
-            name: len(await self._producer.partitions_for(name))
-            for name in (topics.events, topics.changelog, topics.offers, topics.outcomes,
-                         topics.dlq)
-        }
+        counts = {name: len(await self._producer.partitions_for(name))
+                  for name in copartitioned(topics)}
         if len(set(counts.values())) != 1:
             await self._producer.stop()
             found = ", ".join(f"{name}: {count}" for name, count in counts.items())

@@ -35,6 +35,7 @@ from faust.web import Request, Response, View
 
 from schemas.events import InvalidEvent
 from schemas.offer_responses import offer_response_event
+from streams.runtime.errors import TopicLayoutError
 from streams.runtime.routing import home_partition
 from streams.runtime.settings import TopicSettings
 from streams.runtime.topics import ensure_topics
@@ -83,6 +84,9 @@ class EventIngest:
             except (KafkaError, OSError) as exc:
                 log.warning("ingest: cannot reach Kafka (%s); retrying in %.0f s",
                             type(exc).__name__, delay)
+            except TopicLayoutError as exc:  # no retry repairs it: the endpoints stay 503
+                log.error("ingest: %s", exc)
+                raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_CONNECT_BACKOFF_S)
 

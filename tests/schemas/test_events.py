@@ -1,7 +1,11 @@
 """The event contract: every type decodes; bad events say which field and why."""
 
+import calendar
+import itertools
 import json
+import re
 import unicodedata
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -105,10 +109,13 @@ def test_numbers_that_would_break_the_arithmetic_are_refused(body: str, expected
         decode_event("{" + BASE + ", " + body + "}")
 
 
-def test_times_outside_years_1970_to_2999_are_refused() -> None:
-    raw = '{"event_id": "e", "account_id": "a", "occurred_at": "9999-12-31T00:00:00Z", ' \
-          '"type": "milestone", "name": "x"}'
-    with pytest.raises(InvalidEvent, match=r"milestone\.occurred_at: Input should be less than"):
+@pytest.mark.parametrize("when", ["9999-12-31T00:00:00Z", "3000-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
+                                  "0000-01-01T00:00:00Z"])
+def test_times_outside_years_1970_to_2999_are_refused(when: str) -> None:
+    raw = ('{"event_id": "e", "account_id": "a", "type": "milestone", "name": "x", '
+           f'"occurred_at": "{when}"}}')
+    with pytest.raises(InvalidEvent, match=r"milestone\.occurred_at: should be an RFC 3339 date-time "
+                                           r"with a time zone, a real date and time in the years 1970"):
         decode_event(raw)
 
 
@@ -217,10 +224,79 @@ def milestone_at(when: str) -> str:
     ],
 )
 def test_times_that_are_not_rfc_3339_with_a_zone_are_refused(when: str) -> None:
-    assert reason_of(milestone_at(when)) == (
-        "milestone.occurred_at: should be an RFC 3339 date-time with a time zone, "
-        "e.g. 2026-03-02T09:00:00Z"
-    )
+    assert reason_of(milestone_at(when)) == TIME_PROBLEM
+
+
+TIME_PROBLEM = ("milestone.occurred_at: should be an RFC 3339 date-time with a time zone, a real date "
+                "and time in the years 1970 to 2999, e.g. 2026-03-02T09:00:00Z")
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["2026-02-30T09:00:00Z", "2026-13-01T09:00:00Z", "2026-00-10T09:00:00Z", "2026-03-00T09:00:00Z",
+     "2026-04-31T09:00:00Z", "2100-02-29T09:00:00Z", "2026-03-02T24:00:00Z", "2026-03-02T09:60:00Z",
+     "2026-03-02T23:59:60Z", "2026-03-02T09:00:00+24:00", "2026-03-02T09:00:00+01:60"],
+)
+def test_times_that_are_no_real_date_or_time_are_refused_by_the_pattern(when: str) -> None:
+    """The pattern decides, not the datetime parser after it, so the JSON Schema that
+    carries the pattern refuses them too."""
+    assert reason_of(milestone_at(when)) == TIME_PROBLEM
+    assert re.search(events.TIMESTAMP_PATTERN, when) is None
+
+
+EVENT_TIME: TypeAdapter[datetime] = TypeAdapter(events.EventTime)
+
+
+def accepts(adapter: TypeAdapter[Any], value: object) -> bool:
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def time_accepted(when: str) -> bool:
+    return accepts(EVENT_TIME, when)
+
+
+def test_the_time_pattern_knows_the_calendar_of_every_year_from_1969_to_3000() -> None:
+    """Every day 1 to 31 of every month: the pattern accepts exactly the real dates of
+    1970 to 2999, and the parser after it never refuses what the pattern let through."""
+    wrong = []
+    for year in range(1969, 3001):
+        for month in range(1, 13):
+            for day in range(1, 32):
+                when = f"{year:04d}-{month:02d}-{day:02d}T12:00:00Z"
+                real = 1970 <= year <= 2999 and day <= calendar.monthrange(year, month)[1]
+                by_pattern = re.fullmatch(events.TIMESTAMP_PATTERN, when) is not None
+                if by_pattern != real or time_accepted(when) != real:
+                    wrong.append(when)
+    assert wrong == []
+    for when in ("1972-02-29T12:00:00Z", "2000-02-29T12:00:00Z", "2996-02-29T12:00:00Z",
+                 "1970-01-02T00:00:00+23:59", "2999-12-30T23:59:59.999999999-23:59"):
+        assert time_accepted(when), when
+
+
+def test_times_and_offsets_are_real_ones() -> None:
+    for hour, minute, second in itertools.product(range(25), range(61), range(61)):
+        when = f"2026-03-02T{hour:02d}:{minute:02d}:{second:02d}Z"
+        real = hour < 24 and minute < 60 and second < 60
+        assert time_accepted(when) == real, when
+    for sign, hours, minutes in itertools.product("+-", range(25), range(61)):
+        when = f"2026-03-02T12:00:00{sign}{hours:02d}:{minutes:02d}"
+        assert time_accepted(when) == (hours < 24 and minutes < 60), when
+
+
+@pytest.mark.parametrize("clock", ["00:00:00", "12:00:00", "23:59:59.999999999"])
+def test_on_the_edge_days_the_offset_keeps_the_instant_inside_the_years(clock: str) -> None:
+    """No eastern offset on 1970-01-01 (that could be 1969 in UTC), no western one on
+    2999-12-31 (3000): what the pattern lets through, the bounds after it accept."""
+    for sign, hours, minutes in itertools.product("+-", range(24), range(0, 60, 7)):
+        offset = f"{sign}{hours:02d}:{minutes:02d}"
+        utc = hours == minutes == 0
+        assert time_accepted(f"1970-01-01T{clock}{offset}") == (sign == "-" or utc), offset
+        assert time_accepted(f"2999-12-31T{clock}{offset}") == (sign == "+" or utc), offset
+    assert time_accepted(f"1970-01-01T{clock}Z") and time_accepted(f"2999-12-31T{clock}z")
 
 
 @pytest.mark.parametrize(
@@ -304,11 +380,7 @@ def test_the_id_rule_is_exactly_controls_format_characters_and_separators() -> N
     adapter: TypeAdapter[str] = TypeAdapter(Identifier)
 
     def accepted(text: str) -> bool:
-        try:
-            adapter.validate_python(text)
-        except ValidationError:
-            return False
-        return True
+        return accepts(adapter, text)
 
     wrong = []
     for code in range(0x10000):
@@ -458,6 +530,22 @@ def test_an_account_event_says_which_fields_it_gave_null_included() -> None:
 )
 def test_a_bad_account_event_names_the_field_and_the_problem(body: str, expected: str) -> None:
     assert expected in reason_of("{" + ACCOUNT + body + "}")
+
+
+def test_a_whole_number_of_employees_may_be_written_as_a_float() -> None:
+    """12.0 is 12 in JSON (and in the JSON Schema's "integer"); Java's doubles write it so."""
+    event = decode_event("{" + ACCOUNT + ', "employees": 12.0}')
+    assert isinstance(event, events.AccountEvent)
+    assert event.employees == 12 and type(event.employees) is int
+
+
+@pytest.mark.parametrize(("version", "accepted"), [("1", True), ("1.0", True), ("true", False), ("2", False)])
+def test_the_contract_version_is_the_number_1_not_a_boolean(version: str, accepted: bool) -> None:
+    raw = "{" + BASE + f', "type": "milestone", "name": "x", "schema_version": {version}}}'
+    if accepted:
+        assert decode_event(raw).schema_version == 1
+    else:
+        assert reason_of(raw) == "milestone.schema_version: Input should be 1"
 
 
 def test_a_repeated_trait_is_refused_without_naming_it() -> None:

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
@@ -37,6 +38,15 @@ from triggers import RuleBook
 EXAMPLE_EVENTS = ROOT / "examples" / "events.jsonl"
 
 
+def topics_for(prefix: str, partitions: int) -> TopicSettings:
+    """Fresh topics, all of them named after the test."""
+    return TopicSettings(
+        events=f"{prefix}-events", offers=f"{prefix}-offers", outcomes=f"{prefix}-outcomes",
+        dlq=f"{prefix}-dlq", changelog=f"{prefix}-changelog", rules=f"{prefix}-rules",
+        rules_status=f"{prefix}-rules-status", partitions=partitions,
+    )
+
+
 def settings_for(kafka: KafkaUnderTest, prefix: str, partitions: int = 4,
                  **overrides: object) -> EngineSettings:
     """Fresh topics and group per test; a short session timeout, because the
@@ -46,11 +56,7 @@ def settings_for(kafka: KafkaUnderTest, prefix: str, partitions: int = 4,
     overrides = {"clock": "event", **overrides}
     return EngineSettings(
         kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers),
-        topics=TopicSettings(
-            events=f"{prefix}-events", offers=f"{prefix}-offers", outcomes=f"{prefix}-outcomes",
-            dlq=f"{prefix}-dlq", changelog=f"{prefix}-changelog", rules=f"{prefix}-rules",
-            rules_status=f"{prefix}-rules-status", partitions=partitions,
-        ),
+        topics=topics_for(prefix, partitions),
         group_id=f"{prefix}-group",
         session_timeout_ms=6000,
         checkpoint_interval_ms=100,
@@ -81,6 +87,16 @@ async def running_engine(settings: EngineSettings, book: RuleBook | None = None,
             await asyncio.wait_for(engine.stop(), 60)
         finally:
             await asyncio.wait_for(task, 60)
+
+
+async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    """A topic of that layout, as an admin (or a broker creating it on first use) would make it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
 
 
 def account_key(line: bytes) -> bytes | None:
@@ -251,9 +267,7 @@ def worker_process(bootstrap: str, prefix: str, partitions: int = 2,
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("UPSELL_")},
-        "UPSELL_TOPIC_EVENTS": f"{prefix}-events", "UPSELL_TOPIC_OFFERS": f"{prefix}-offers",
-        "UPSELL_TOPIC_DLQ": f"{prefix}-dlq", "UPSELL_TOPIC_CHANGELOG": f"{prefix}-changelog",
-        "UPSELL_TOPIC_PARTITIONS": str(partitions), "UPSELL_GROUP_ID": f"{prefix}-group",
+        **topic_env(topics_for(prefix, partitions)), "UPSELL_GROUP_ID": f"{prefix}-group",
         "UPSELL_SESSION_TIMEOUT_MS": "6000",
     }
     with tempfile.TemporaryFile() as log:

@@ -14,24 +14,15 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
 from streams.broker import BrokerError, EmbeddedBroker, find_broker_binary, free_port
 from streams.broker.probe import wait_until_answering
+from tests.streams.kafka_helpers import create_topic
 
 #: Tansu holds a group join for about half the session timeout (~3 s with these),
 #: so tests use short group timeouts instead of the clients' defaults.
 GROUP_TIMEOUTS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
-
-
-async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        await admin.close()
 
 
 def new_producer(bootstrap: str, **kwargs: object) -> AIOKafkaProducer:

@@ -20,7 +20,7 @@ from streams.cli.pretty import describe_offer
 from streams.cli.replay import ReplaySummary, replay
 from tests.factories import EXAMPLE_RULES, ROOT, example_book
 from tests.streams.conftest import KafkaUnderTest
-from tests.streams.kafka_helpers import EXAMPLE_EVENTS, read_topic
+from tests.streams.kafka_helpers import EXAMPLE_EVENTS, create_topic, read_topic, settings_for, topic_env
 
 UPSELL = [sys.executable, "-m", "streams.cli"]
 REPLAY = ReplaySummary()  # as the worker below decides them: 2 partitions, the event clock
@@ -31,11 +31,13 @@ REPLAYED = list(replay(EXAMPLE_EVENTS.read_bytes().splitlines(), example_book(),
 def test_produce_sends_valid_events_keyed_and_refuses_invalid_ones(
     kafka: KafkaUnderTest, topic_prefix: str
 ) -> None:
-    topic = f"{topic_prefix}-events"
+    topics = settings_for(kafka, topic_prefix).topics
+    topic = topics.events
+    env = {**os.environ, **topic_env(topics)}  # the engine's other topics: produce checks them
     done = subprocess.run(
         [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, "--topic", topic,
          str(EXAMPLE_EVENTS)],
-        capture_output=True, cwd=ROOT, timeout=60,
+        capture_output=True, cwd=ROOT, env=env, timeout=60,
     )
     lines = EXAMPLE_EVENTS.read_bytes().splitlines()
     assert done.returncode == 1
@@ -47,6 +49,28 @@ def test_produce_sends_valid_events_keyed_and_refuses_invalid_ones(
     records = asyncio.run(read_topic(kafka.bootstrap_servers, topic, len(lines) - bad))
     assert len(records) == len(lines) - bad
     assert all(r.key == orjson.loads(r.value)["account_id"].encode() for r in records)  # type: ignore[arg-type]
+
+
+def test_produce_refuses_an_events_topic_a_broker_made_with_another_count(
+    kafka: KafkaUnderTest, topic_prefix: str
+) -> None:
+    """As a broker makes it when a client sends before any worker ran: the engine's
+    other topics would get the configured count, and the worker would refuse them."""
+    topics = settings_for(kafka, topic_prefix, partitions=2).topics
+    names = {"events": topics.events, "offers": topics.offers}
+    asyncio.run(create_topic(kafka.bootstrap_servers, names["events"], 3))
+    env = {**os.environ, **topic_env(topics)}
+    done = subprocess.run(
+        [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, str(EXAMPLE_EVENTS)],
+        capture_output=True, cwd=ROOT, env=env, timeout=60,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert f"Error: nothing sent: the topics would not share one partition count ({names['events']}: 3, " \
+           f"{names['offers']}: missing" in stderr
+    assert "set UPSELL_TOPIC_PARTITIONS=3 to keep the existing count" in stderr
+    assert "Traceback" not in stderr
+    assert asyncio.run(read_topic(kafka.bootstrap_servers, names["events"], 0, settle=0.5)) == []
 
 
 def test_produce_without_a_broker_says_how_to_get_one() -> None:
@@ -80,10 +104,10 @@ def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
     )
     try:
         assert _wait_for(f"http://127.0.0.1:{port}/health", 200, timeout=60)
+        # The worker's topic settings: produce checks the engine's topics as configured.
         subprocess.run(
-            [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, "--topic",
-             f"{topic_prefix}-events", str(EXAMPLE_EVENTS)],
-            cwd=ROOT, capture_output=True, timeout=60,
+            [*UPSELL, "produce", "--bootstrap-servers", kafka.bootstrap_servers, str(EXAMPLE_EVENTS)],
+            cwd=ROOT, env=env, capture_output=True, timeout=60,
         )
         sent = REPLAY.events  # produce refuses the bad lines
         deadline = time.monotonic() + 30

@@ -56,7 +56,8 @@ def test_throughput_is_over_about_the_last_minute() -> None:
 
 
 def test_totals_read_the_engines_counters() -> None:
-    metrics = EngineMetrics(events=12, invalid=2)
+    metrics = EngineMetrics(events=12)
+    metrics.dead_letters["invalid"] = 2
     metrics.decisions.offers.update({"seats-80": 3})
     assert Totals.of(metrics) == Totals(12, 2, {"seats-80": 3})
 

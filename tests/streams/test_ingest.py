@@ -24,6 +24,7 @@ from aiohttp import web
 from schemas.events import OfferResponseEvent, decode_event
 from streams.broker import EmbeddedBroker, free_port
 from streams.cli.replay import ReplaySummary, replay
+from streams.runtime.errors import TopicLayoutError
 from streams.runtime.routing import home_partition
 from streams.runtime.settings import EngineSettings, KafkaSettings, TopicSettings
 from streams.worker.config import IngestSettings
@@ -33,6 +34,7 @@ from tests.streams.conftest import KafkaUnderTest
 from tests.streams.kafka_helpers import (
     EXAMPLE_EVENTS,
     assert_each_offer_once,
+    create_topic,
     expected_offers,
     read_topic,
     running_engine,
@@ -285,3 +287,17 @@ def _post_when_up(url: str, body: bytes, timeout: float = 30) -> int:
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not answer in {timeout} s")
         time.sleep(0.2)
+
+
+async def test_ingest_says_why_it_cannot_start_next_to_a_topic_of_another_count(
+    kafka: KafkaUnderTest, topic_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    topics = settings_for(kafka, topic_prefix, partitions=2).topics
+    await create_topic(kafka.bootstrap_servers, topics.events, 3)
+    ingest = EventIngest(IngestSettings(token=TOKEN), kafka.bootstrap_servers,
+                         topics, {})
+    with pytest.raises(TopicLayoutError):
+        await ingest.start()
+    assert not ingest.connected
+    assert any(record.levelname == "ERROR" and "would not share one partition count" in record.message
+               for record in caplog.records)
