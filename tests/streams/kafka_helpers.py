@@ -285,14 +285,19 @@ def worker_process(bootstrap: str, prefix: str, partitions: int = 2,
                 time.sleep(0.3)
             yield worker
         finally:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
         assert process.returncode == 0, _tail(log)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, and SIGKILL after `timeout` seconds; waits for the exit."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _ready(worker: WorkerProcess) -> bool:

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from streams import __version__
+from streams.broker import free_port
 from streams.cli import main
 from streams.cli.settings_help import settings_docs
 from streams.worker.config import WorkerSettings
@@ -38,9 +39,11 @@ def _logging_as_it_was() -> Iterator[None]:
 
 
 def worker(*args: str, **env: str) -> Result:
-    """`upsell worker` with only the given UPSELL_* variables set."""
+    """`upsell worker` with only the given UPSELL_* variables set, and a free web port
+    (the default one may be taken on this machine)."""
     clean: dict[str, str | None] = {k: None for k in os.environ if k.startswith("UPSELL_")}
-    return CliRunner().invoke(main, ["worker", *args], env={**clean, **env})
+    port = {"UPSELL_WEB_PORT": str(free_port())}
+    return CliRunner().invoke(main, ["worker", *args], env={**clean, **port, **env})
 
 
 def assert_one_clear_line(result: Result, code: int, *phrases: str) -> None:

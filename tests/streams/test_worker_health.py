@@ -33,6 +33,7 @@ from tests.streams.kafka_helpers import (
     read_topic,
     send_lines,
     settings_for,
+    stop_process,
     worker_env,
     worker_get,
 )
@@ -52,13 +53,7 @@ def upsell_worker(args: list[str], env: dict[str, str], log: Path) -> Iterator[s
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
