@@ -113,7 +113,7 @@ async def _drive(bootstrap: str, book: RuleBook, duration: float, accounts: int,
                  web_port: int) -> None:
     printer = asyncio.create_task(_print_offers(bootstrap))
     started = time.monotonic()
-    while _get_json(f"http://127.0.0.1:{web_port}/health").get("ready") is not True:
+    while _get_json(f"http://127.0.0.1:{web_port}/readyz").get("ready") is not True:
         if time.monotonic() - started > 60:
             print("the worker did not become ready in 60s: see its log", file=sys.stderr)
             break

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import logging.config
+import os
+import socket
+import ssl
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 import click
 import orjson
+from pydantic import ValidationError
 
 from schemas.rules_file import LoadedRules, RulesError, load_rules
+from streams import __version__
 from streams.cli.pretty import describe_offer
+from streams.cli.settings_help import epilog, setting_errors, unknown_variables
+from streams.runtime.live_rules import StartingRules
 from streams.runtime.settings import KafkaSettings, TopicSettings
 from streams.worker.config import WorkerSettings
+from streams.worker.logs import startup_line, worker_logging
 from triggers import RuleBook
+
+log = logging.getLogger(__name__)
 
 
 def _load_book(path: str) -> RuleBook:
@@ -27,7 +39,14 @@ def _load_book(path: str) -> RuleBook:
         sys.exit(1)
 
 
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """A mistake the user can fix: say what, with no traceback, and exit."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
 @click.group()
+@click.version_option(__version__, prog_name="upsell")
 def main() -> None:
     """upsell: a Kafka-native trigger engine for product-led growth."""
 
@@ -231,64 +250,138 @@ def rules_show(bootstrap_servers: str | None, as_json: bool) -> None:
     click.echo(overview_json(overview) if as_json else render_overview(overview))
 
 
-@main.command()
+@main.command(epilog=epilog(WorkerSettings))
 @click.option("--rules", "rules_path", default=None, type=click.Path(dir_okay=False),
-              help="Rules file (default: $UPSELL_RULES or examples/saas-rules.yaml).")
+              help="Rules file [UPSELL_RULES].")
 @_bootstrap_option
+@click.option("--embedded-broker", is_flag=True,
+              help="Start a local, memory-only broker on 127.0.0.1 and run on it: for trying "
+                   "upsell out (everything is lost at exit). Not with --bootstrap-servers.")
 @click.option("--partitions", type=click.IntRange(min=1), default=None,
-              help="Partitions of the topics it creates (default 8).")
-@click.option("--group-id", default=None, help="Consumer group (default upsell-engine).")
+              help="Partitions of the topics it creates [UPSELL_TOPIC_PARTITIONS].")
+@click.option("--group-id", default=None, help="Consumer group [UPSELL_GROUP_ID].")
 @click.option("--web-port", type=click.IntRange(1, 65535), default=None,
-              help="Port of /health, /metrics and /status (default 6066, on 127.0.0.1).")
+              help="Port of /livez, /readyz, /metrics and /status, on 127.0.0.1 unless "
+                   "UPSELL_WEB_BIND says otherwise [UPSELL_WEB_PORT].")
 @click.option("--transactions/--no-transactions", default=None,
-              help="Exactly-once checkpoints (needs a broker with transactions).")
+              help="Exactly-once checkpoints (needs a broker with transactions) "
+                   "[UPSELL_TRANSACTIONS].")
 @click.option("--clock", type=click.Choice(["wall", "event"]), default=None,
-              help="Clock of timed triggers: wall (default; event time, and the wall clock "
-                   "once caught up) or event (event time only: what replay gives).")
-@click.option("--loglevel", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-def worker(rules_path: str | None, bootstrap_servers: str | None, partitions: int | None,
-           group_id: str | None, web_port: int | None, transactions: bool | None,
-           clock: str | None, loglevel: str) -> None:
+              help="Clock of timed triggers: wall (event time, and the wall clock once "
+                   "caught up) or event (event time only: what replay gives) [UPSELL_CLOCK].")
+@click.option("--loglevel", default=None, type=click.Choice(["debug", "info", "warning", "error"]),
+              help="[UPSELL_LOG_LEVEL]")
+@click.option("--log-format", default=None, type=click.Choice(["text", "json"]),
+              help="json: one JSON object per line [UPSELL_LOG_FORMAT].")
+def worker(rules_path: str | None, bootstrap_servers: str | None, embedded_broker: bool,
+           partitions: int | None, group_id: str | None, web_port: int | None,
+           transactions: bool | None, clock: str | None, loglevel: str | None,
+           log_format: str | None) -> None:
     """Run the engine: consume usage events, publish offers.
 
-    With no Kafka configured it starts an embedded broker on 127.0.0.1.
+    It needs a broker: UPSELL_KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers, or
+    --embedded-broker for a local one. It waits for the broker at start,
+    retrying with backoff, and rides out outages while it runs.
     """
-    from streams.broker import EmbeddedBroker
+    from streams.broker import BrokerError, EmbeddedBroker
     from streams.runtime.errors import EngineError
-    from streams.runtime.live_rules import read_starting_rules
     from streams.runtime.loop import Engine
     from streams.worker.app import run_worker
     from streams.worker.rules_service import RulesService
 
     overrides: dict[str, Any] = {
         "rules": rules_path, "group_id": group_id, "web_port": web_port,
-        "transactions": transactions, "clock": clock,
+        "transactions": transactions, "clock": clock, "log_level": loglevel,
+        "log_format": log_format,
     }
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    if bootstrap_servers is not None:
-        overrides["kafka"] = KafkaSettings(bootstrap_servers=bootstrap_servers)
-    if partitions is not None:
-        overrides["topics"] = TopicSettings(partitions=partitions)
-    settings = WorkerSettings(**overrides)
-    broker = None
+    settings = _worker_settings({key: value for key, value in overrides.items()
+                                 if value is not None}, bootstrap_servers, partitions)
+    logging.config.dictConfig(worker_logging(settings))  # in the format asked for, from here on
+    for warning in unknown_variables(os.environ, WorkerSettings):
+        log.warning(warning)
+    _check_web_address(settings)
     bootstrap = settings.kafka.bootstrap_servers
-    if not bootstrap:
-        broker = EmbeddedBroker().start()
+    if embedded_broker and bootstrap:
+        _fail("--embedded-broker starts a broker of its own: drop it, or drop "
+              "--bootstrap-servers / UPSELL_KAFKA_BOOTSTRAP_SERVERS")
+    if not embedded_broker and not bootstrap:
+        _fail("no Kafka configured: set UPSELL_KAFKA_BOOTSTRAP_SERVERS (or pass "
+              "--bootstrap-servers); for a local, memory-only broker pass --embedded-broker")
+    broker = None
+    if embedded_broker:
+        try:
+            broker = EmbeddedBroker().start()
+        except BrokerError as exc:
+            log.error("the embedded broker did not start: %s", exc)
+            sys.exit(1)
         bootstrap = broker.bootstrap_servers
-        click.echo(f"no Kafka configured: started an embedded broker at {bootstrap}", err=True)
+        log.info("started an embedded broker at %s (memory only: for local runs; its topics "
+                 "are lost when the worker stops)", bootstrap)
+    assert bootstrap is not None
     try:
         try:  # the rules topic's latest good version, else the file (live_rules.py)
-            start = asyncio.run(read_starting_rules(settings.rules, bootstrap, settings.topics,
-                                                    settings.kafka.client_options()))
+            start = asyncio.run(_starting_rules(settings, bootstrap))
         except EngineError as exc:
-            click.echo(str(exc), err=True)
+            log.error("stopping: %s", exc)
             sys.exit(1)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        message, fields = startup_line(settings, bootstrap, start.book.version)
+        log.info(message, extra=fields)
         engine = Engine(settings, start.book, bootstrap)
-        run_worker(settings, engine, loglevel, RulesService(engine, start, settings, bootstrap))
+        run_worker(settings, engine, RulesService(engine, start, settings, bootstrap))
     finally:
         if broker is not None:
             broker.stop()
+
+
+def _worker_settings(overrides: dict[str, Any], bootstrap_servers: str | None,
+                     partitions: int | None) -> WorkerSettings:
+    """The environment and the flags, checked: exit 2 naming each bad variable."""
+    try:
+        if bootstrap_servers is not None:
+            overrides["kafka"] = KafkaSettings(bootstrap_servers=bootstrap_servers)
+        if partitions is not None:
+            overrides["topics"] = TopicSettings(partitions=partitions)
+        settings = WorkerSettings(**overrides)
+        settings.kafka.client_options()  # reads the TLS files, if any
+    except ValidationError as exc:
+        click.echo("\n".join(f"error: {line}" for line in setting_errors(exc, WorkerSettings)), err=True)
+        sys.exit(2)
+    except (OSError, ssl.SSLError) as exc:
+        _fail(f"UPSELL_KAFKA_SSL_*: {exc}")
+    return settings
+
+
+async def _starting_rules(settings: WorkerSettings, bootstrap: str) -> StartingRules:
+    """The rules to start with need the rules topic: wait for the broker as the
+    engine does (streams/runtime/connect.py), and say so."""
+    from streams.runtime.connect import ask_broker, retrying
+    from streams.runtime.live_rules import read_starting_rules
+
+    options = settings.kafka.client_options()
+
+    async def attempt() -> StartingRules:
+        await ask_broker(bootstrap, options)  # the real reason, if it refuses us
+        return await read_starting_rules(settings.rules, bootstrap, settings.topics, options)
+
+    return await retrying(attempt, bootstrap_servers=bootstrap,
+                          backoff_max_s=settings.kafka.retry_backoff_max_s,
+                          give_up_after_s=settings.kafka.start_wait_s)
+
+
+def _check_web_address(settings: WorkerSettings) -> None:
+    """Fail now, in one line, if the web server could not listen (a port in use)."""
+    if not settings.web_enabled:
+        return
+    address = (settings.web_bind, settings.web_port)
+    with socket.socket(socket.AF_INET6 if ":" in settings.web_bind else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            _fail(f"cannot listen on {settings.web_bind}:{settings.web_port} ({exc.strerror}): "
+                  "set UPSELL_WEB_PORT (or --web-port) or UPSELL_WEB_BIND")
 
 
 @main.command()

@@ -27,6 +27,7 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas.events import InvalidEvent, decode_event
 from streams.runtime.checkpoint import Checkpointer
+from streams.runtime.connect import ask_broker, describe, retrying
 from streams.runtime.counters import (
     APPLIED,
     DUPLICATE,
@@ -37,6 +38,7 @@ from streams.runtime.counters import (
     EngineMetrics,
 )
 from streams.runtime.errors import EngineError
+from streams.runtime.health import BrokerWatch, EngineHealth, ErrorNote
 from streams.runtime.outputs import BatchWriter
 from streams.runtime.rebalance import Rebalance
 from streams.runtime.routing import Router, forwarded_from, home_partition
@@ -48,6 +50,14 @@ from triggers import AccountState, Evaluation, RuleBook
 from triggers.decide import NOTHING
 
 log = logging.getLogger(__name__)
+
+# A stop during a broker outage must still end, well inside the 30 s a
+# supervisor (Kubernetes' default grace period) waits before SIGKILL: the
+# final checkpoint gets this long, then closing the clients (leaving the
+# group) this long. What is not made durable is redone by the next owner.
+FINAL_CHECKPOINT_TIMEOUT_S = 15.0
+CLOSE_TIMEOUT_S = 10.0
+
 
 class Engine:
     """One member of the engine's consumer group. `start()`, `run()`, `stop()`."""
@@ -80,6 +90,11 @@ class Engine:
         self._writer: BatchWriter | None = None
         self._router: Router | None = None
         self._checkpointer: Checkpointer | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._loop_turned: float | None = None  # monotonic; None until run() starts
+        self.last_error: ErrorNote | None = None  # for /status
+        self.broker = BrokerWatch(self._ask_broker, bootstrap_servers, settings.health,
+                                  self._note_error)
 
     @property
     def stopping(self) -> bool:
@@ -96,10 +111,48 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------
 
     async def start(self) -> None:
+        """Connect, retrying with backoff while the broker cannot be reached (a
+        worker started while Kafka restarts waits for it). Returns early, not
+        connected, if `stop()` is called meanwhile."""
+        kafka = self.settings.kafka
+
+        async def attempt() -> None:
+            self._connecting = asyncio.create_task(self._connect())
+            try:
+                await self._connecting
+            except BaseException:
+                # Close what this try opened: the next one starts afresh.
+                await self._close_clients()
+                self._consumer = self._producer = None
+                self._writer = self._router = self._checkpointer = None
+                raise
+            finally:
+                self._connecting = None
+
+        try:
+            await retrying(
+                attempt, bootstrap_servers=self.bootstrap_servers,
+                backoff_max_s=kafka.retry_backoff_max_s, give_up_after_s=kafka.start_wait_s,
+                stopping=self._stopping, on_failure=self._note_error,
+            )
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+        except BaseException as exc:
+            self._note_error(exc)
+            raise
+        if not self.stopping:
+            self.broker.start()
+
+    async def _connect(self) -> None:
         settings = self.settings
         options = settings.kafka.client_options()
+        await ask_broker(self.bootstrap_servers, options)  # the real reason, if it refuses us
         await ensure_topics(self.bootstrap_servers, settings.topics, options)
-        producer_options: dict[str, object] = {"acks": "all", "linger_ms": 5}
+        producer_options: dict[str, object] = {
+            "acks": "all", "linger_ms": 5,
+            "request_timeout_ms": int(settings.kafka.delivery_timeout_s * 1000),
+        }
         if settings.transactions:
             producer_options["transactional_id"] = settings.transactional_id or (
                 f"{settings.group_id}-{socket.gethostname()}"
@@ -172,6 +225,7 @@ class Engine:
         sweep_interval = self.settings.sweep_interval_ms / 1000
         try:
             while True:
+                self._loop_turned = time.monotonic()
                 if self._fatal is not None:
                     raise self._fatal
                 if self._stopping.is_set():
@@ -212,6 +266,7 @@ class Engine:
         except BaseException as exc:
             if not isinstance(exc, asyncio.CancelledError):
                 self._fatal = self._fatal or exc
+                self._note_error(self._fatal)
             raise
 
     async def _refetch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
@@ -241,19 +296,29 @@ class Engine:
             await self._stopped.wait()
             return
         self._stopping.set()
+        if self._connecting is not None:  # start() closes what it had opened
+            self._connecting.cancel()
+        await self.broker.stop()
         self._rebalance.cancel_restore()  # a restore can take minutes; the next owner redoes it
         try:
-            async with self._lock:  # the batch or rebalance step in progress ends first
-                if self._fatal is None and self._checkpointer is not None:
-                    try:
-                        await self._checkpoint(wait=True)
-                    except Exception as exc:
-                        log.error("final checkpoint failed (%s)", type(exc).__name__)
-                        self._fatal = exc
+            await asyncio.wait_for(self._final_checkpoint(), FINAL_CHECKPOINT_TIMEOUT_S)
+        except Exception as exc:
+            log.error("final checkpoint failed (%s): the work since the last one is left "
+                      "to the partitions' next owner", describe(exc))
+            self._fatal = self._fatal or exc
         finally:
-            await self._close_clients()
+            try:
+                await asyncio.wait_for(self._close_clients(), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("the Kafka clients did not close in %g s (is the broker "
+                            "answering?): stopping without them", CLOSE_TIMEOUT_S)
             self._ready.clear()
             self._stopped.set()
+
+    async def _final_checkpoint(self) -> None:
+        async with self._lock:  # the batch or rebalance step in progress ends first
+            if self._fatal is None and self._checkpointer is not None:
+                await self._checkpoint(wait=True)
 
     async def _close_clients(self) -> None:
         """Leave the group and close the clients, outside the lock (see the module's
@@ -431,6 +496,29 @@ class Engine:
         await self._checkpointer.commit(self.stores.values(), offsets, wait=wait)
         self._pending_events = 0
         self._last_checkpoint = time.monotonic()
+
+    # -- health ------------------------------------------------------------
+
+    async def _ask_broker(self) -> None:
+        assert self._producer is not None
+        await self._producer.client.fetch_all_metadata()
+
+    def _note_error(self, exc: BaseException) -> None:
+        self.last_error = ErrorNote.of(exc)
+
+    def health(self) -> EngineHealth:
+        """Facts for the probes; call `refresh_gauges()` first for a fresh lag."""
+        now = time.monotonic()
+        fatal = self._fatal
+        return EngineHealth(
+            connected=self._checkpointer is not None and not self.stopping,
+            failed=ErrorNote.of(fatal) if fatal is not None else None,
+            ready=self.ready,
+            rebalancing=self._rebalance.busy,
+            loop_idle_s=None if self._loop_turned is None else now - self._loop_turned,
+            broker_silent_s=self.broker.silent_for(),
+            lag=sum(self.metrics.lag.values()),
+        )
 
     def refresh_gauges(self) -> None:
         """Accounts held, and lag per partition. In records: past the offset this

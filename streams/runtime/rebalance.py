@@ -12,8 +12,10 @@ streams/runtime/loop.py for why that matters.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -33,6 +35,20 @@ _NO_GENERATION = -1
 # group moves on without this worker while it still writes.
 REVOKE_SHARE_OF_REBALANCE_TIMEOUT = 0.6
 
+Hook = Callable[["Rebalance", set[TopicPartition]], Awaitable[None]]
+
+
+def _counted(hook: Hook) -> Hook:
+    """Count the hook as a step under way while it runs (see `Rebalance.busy`)."""
+    @functools.wraps(hook)
+    async def counted(self: Rebalance, partitions: set[TopicPartition]) -> None:
+        self._steps += 1
+        try:
+            await hook(self, partitions)
+        finally:
+            self._steps -= 1
+    return counted
+
 
 class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """The engine's rebalance listener."""
@@ -42,6 +58,13 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # Revoked partitions' state, with the offset this worker last committed there.
         self._set_aside: dict[int, tuple[PartitionState, int | None]] = {}
         self._restoring: asyncio.Task[dict[int, PartitionState]] | None = None
+        self._steps = 0  # hooks running now, waiting for the lock included
+
+    @property
+    def busy(self) -> bool:
+        """A revocation or an assignment is under way: the loop waits for it, and
+        /livez must not take that for a stall (a restore can take minutes)."""
+        return self._steps > 0
 
     def cancel_restore(self) -> None:
         if self._restoring is not None:
@@ -58,6 +81,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         coordinator = getattr(self.engine._consumer, "_coordinator", None)
         return getattr(coordinator, "generation", 0) != _NO_GENERATION
 
+    @_counted
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Checkpoint, then set the partitions' state aside: a rebalance revokes every
         partition and often gives most of them straight back. Nothing is set aside
@@ -107,6 +131,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                     engine.stores[tp.partition], checkpointer.committed.get(tp)
                 )
 
+    @_counted
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         """Take back state set aside if the group's committed offset is still the
         one this worker committed (nobody else moved on); restore every other

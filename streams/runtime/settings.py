@@ -13,13 +13,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class KafkaSettings(BaseSettings):
-    """How to reach Kafka. With no bootstrap servers, the embedded broker is started."""
+    """How to reach Kafka, and how long to wait for it. A worker with no bootstrap
+    servers refuses to start (unless told to start the embedded broker)."""
 
     model_config = SettingsConfigDict(env_prefix="UPSELL_KAFKA_", extra="forbid")
 
-    bootstrap_servers: str | None = Field(
-        default=None, description="host:port[,host:port]; empty: start the embedded broker."
-    )
+    bootstrap_servers: str | None = Field(default=None, description="host:port[,host:port]")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -27,6 +26,21 @@ class KafkaSettings(BaseSettings):
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    # A worker started while Kafka restarts waits for it instead of exiting: it
+    # retries with a backoff that doubles from 0.5 s up to this, logging each try.
+    retry_backoff_max_s: float = Field(
+        default=30, gt=0, description="Longest pause between two tries to reach the broker."
+    )
+    start_wait_s: float = Field(
+        default=0, ge=0, description="How long a worker waits for the broker at start (0: for ever)."
+    )
+    # aiokafka fails a produce batch that waits longer than its request timeout
+    # (40 s by default), and a failed checkpoint stops the worker: a 45 s broker
+    # outage was fatal. Outputs wait this long instead; the work is kept meanwhile.
+    delivery_timeout_s: float = Field(
+        default=300, gt=0,
+        description="How long an output may wait for the broker before the worker gives up.",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> KafkaSettings:
@@ -77,6 +91,35 @@ class TopicSettings(BaseSettings):
     partitions: int = Field(default=8, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 
+    def names(self) -> dict[str, str]:
+        """Each topic's name by its role (for /status and the start line)."""
+        return {role: name for role, name in self.model_dump().items() if isinstance(name, str)}
+
+
+class HealthSettings(BaseSettings):
+    """What the worker's probes report (/livez, /readyz) and how it watches the broker."""
+
+    model_config = SettingsConfigDict(env_prefix="UPSELL_HEALTH_", extra="forbid")
+
+    # The worker asks the broker for metadata this often: the fetch loop alone
+    # cannot tell a hung broker (SIGSTOP, a frozen VM) from an idle topic.
+    broker_check_interval_s: float = Field(
+        default=2, gt=0, description="How often the worker asks the broker for metadata."
+    )
+    broker_stale_s: float = Field(
+        default=10, gt=0,
+        description="/readyz fails when the broker has not answered for this long.",
+    )
+    max_lag: int = Field(
+        default=250_000, ge=0,
+        description="/readyz fails past this many records behind, all partitions (0: no bound).",
+    )
+    stall_s: float = Field(
+        default=120, gt=0,
+        description="/livez fails when the loop has not turned for this long while the broker "
+                    "answers and no rebalance is under way.",
+    )
+
 
 class EngineSettings(BaseSettings):
     """What the runtime needs: the group, checkpoints, delivery, fetching."""
@@ -118,3 +161,4 @@ class EngineSettings(BaseSettings):
     max_future_skew_s: float = Field(default=86_400, gt=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)

@@ -1,7 +1,7 @@
 """The worker: a faust-streaming App hosting the ingest engine as a service.
 
 Faust gives the worker its lifecycle (start, signals, orderly stop), the web
-server (/health, /metrics, /status) and room for timers. The usage-event hot
+server (/livez, /readyz, /metrics, /status) and room for timers. The usage-event hot
 path is not a faust agent but our batch loop (streams/engine.py), because
 faust's per-event machinery costs 10-40x the decision itself
 (../shared/ARCHITECTURE.md). Faust's own Kafka consumer and producer are off:
@@ -11,6 +11,7 @@ some brokers) and an idle connection.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -23,13 +24,21 @@ from aiokafka.errors import ConsumerStoppedError
 from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 
+from streams import __version__
+from streams.runtime.errors import EngineError
+from streams.runtime.health import ErrorNote
 from streams.runtime.loop import Engine
 from streams.worker.config import WorkerSettings
 from streams.worker.ingest import add_ingest, make_ingest
+from streams.worker.logs import worker_logging
 from streams.worker.metrics import CONTENT_TYPE, render_metrics
 from streams.worker.page import add_status_page
+from streams.worker.probes import Verdict, liveness, readiness
+from streams.worker.rates import SAMPLE_EVERY_S, Rates
 from streams.worker.rules_service import RulesService
 from streams.worker.tuning import tune_gc
+
+log = logging.getLogger(__name__)
 
 
 class _HostOnlyBoot(BootStrategy):
@@ -43,16 +52,15 @@ class _WorkerApp(faust.App):
 
 
 class EngineService(mode.Service):
-    """Runs the engine for as long as the worker runs. If the loop fails, the
-    service fails and the worker exits non-zero, so a supervisor restarts it
-    from the last checkpoint."""
+    """Runs the engine for as long as the worker runs. It connects in its task,
+    not in `on_start`, so the web server answers (/livez 200, /readyz 503) while
+    the engine waits for the broker. If the loop fails, the service fails and
+    the worker exits non-zero, so a supervisor restarts it from the last
+    checkpoint."""
 
     def __init__(self, engine: Engine, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.engine = engine
-
-    async def on_start(self) -> None:
-        await self.engine.start()
 
     async def on_stop(self) -> None:
         await self.engine.stop()
@@ -60,10 +68,15 @@ class EngineService(mode.Service):
     @mode.Service.task
     async def _consume(self) -> None:
         try:
-            await self.engine.run()
+            await self.engine.start()
+            if not self.engine.stopping:
+                await self.engine.run()
         except ConsumerStoppedError:
             if not self.engine.stopping:
                 raise
+        except EngineError as exc:
+            log.error("stopping: %s", exc)  # says what to fix; logged with no traceback
+            raise
 
 
 def create_app(settings: WorkerSettings, engine: Engine,
@@ -91,32 +104,73 @@ def create_app(settings: WorkerSettings, engine: Engine,
     add_ingest(app, make_ingest(settings.ingest, engine.bootstrap_servers, settings.topics,
                                 settings.kafka.client_options()))
     started = time.time()
+    rates = Rates(lambda: {"events": engine.metrics.events,
+                           "offers": engine.metrics.decisions.offers.total(),
+                           "invalid_events": engine.metrics.invalid})
+    rates.sample()
+
+    @app.timer(SAMPLE_EVERY_S)  # type: ignore[untyped-decorator]
+    async def sample_rates() -> None:
+        rates.sample()
+
+    def ready_now() -> Verdict:
+        engine.refresh_gauges()
+        return readiness(engine.health(), settings.health)
+
+    def answer(web: View, verdict: Verdict, **more: Any) -> Response:
+        return web.json({**verdict.body(), **more}, status=200 if verdict.ok else 503)
+
+    @app.page("/livez")
+    async def livez(web: View, request: Request) -> Response:
+        """For liveness probes: 503 only when a restart would help (the engine
+        failed, or its loop is stuck); never for a rebalance or a broker outage."""
+        return answer(web, liveness(engine.health(), settings.health))
+
+    @app.page("/readyz")
+    async def readyz(web: View, request: Request) -> Response:
+        """For readiness probes: connected, the broker answering, partitions
+        assigned and restored, lag within its bound; the body says which fails."""
+        verdict = ready_now()
+        return answer(web, verdict, ready=verdict.ok)
 
     @app.page("/health")
     async def health(web: View, request: Request) -> Response:
-        """200 once the partitions are assigned and their state restored."""
-        body = {"status": "ok" if engine.ready else "starting", "ready": engine.ready}
-        return web.json(body, status=200 if engine.ready else 503)
+        """/readyz under its old name."""
+        verdict = ready_now()
+        return answer(web, verdict, ready=verdict.ok)
 
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
-        engine.refresh_gauges()
+        ready = ready_now().ok  # upsell_ready is what /readyz answers
         # The type goes in a header: aiohttp refuses a content_type with a charset.
         book = engine.book
         body = render_metrics(engine.metrics, book.version,
-                              [trigger.id for trigger in book.rules.triggers], engine.ready)
+                              [trigger.id for trigger in book.rules.triggers], ready)
         return web.bytes(body, headers={"Content-Type": CONTENT_TYPE})
 
     @app.page("/status")
     async def status(web: View, request: Request) -> Response:
         """What ops want at a glance; counts only, no customer data."""
-        engine.refresh_gauges()
-        m = engine.metrics
+        verdict = ready_now()
+        m, kafka, topics = engine.metrics, settings.kafka, settings.topics
+        silent = engine.broker.silent_for()
         return web.json({
-            "ready": engine.ready,
+            "ready": verdict.ok,
+            "readiness": verdict.body(),
+            "version": __version__,
             "uptime_seconds": round(time.time() - started, 1),
+            "broker": {  # where, and how: no credentials
+                "bootstrap_servers": engine.bootstrap_servers,
+                "security_protocol": kafka.security_protocol,
+                "sasl_mechanism": kafka.sasl_mechanism,
+                "last_answer_seconds_ago": None if silent is None else round(silent, 1),
+            },
+            "topics": {**topics.names(), "partitions": engine.partitions},
+            "rules": {"file": str(settings.rules), "version": engine.book.version,
+                      **(rules.live.status() if rules is not None else {})},
             "rules_version": engine.book.version,
-            **({"rules": rules.live.status()} if rules is not None else {}),
+            "last_error": _error_body(engine.last_error),
+            "rates_per_second": rates.per_second(),  # over the last minute
             "group_id": settings.group_id,
             "transactions": settings.transactions,
             "partitions": sorted(engine.stores),
@@ -142,20 +196,24 @@ def create_app(settings: WorkerSettings, engine: Engine,
     return app
 
 
-def run_worker(settings: WorkerSettings, engine: Engine, loglevel: str = "info",
+def run_worker(settings: WorkerSettings, engine: Engine,
                rules: RulesService | None = None) -> None:
     """Run until SIGINT/SIGTERM; exits the process (0 on a clean stop, 1 on a crash).
-    SIGHUP reloads the rules file (rules_service.py).
-
-    Log level 'info' or lower on purpose: at 'warning' faust sets the root
-    logger to DEBUG for its spinner, and debug calls in hot code get costly.
-    """
+    SIGHUP reloads the rules file (rules_service.py)."""
     tune_gc()
     if rules is not None:
         rules.catch_sighup_early()
     app = create_app(settings, engine, rules)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
+                          logging_config=worker_logging(settings))
     worker.execute_from_commandline()
+
+
+def _error_body(note: ErrorNote | None) -> dict[str, Any] | None:
+    if note is None:
+        return None
+    return {"type": note.type, "message": note.message, "at": _rfc3339(note.at),
+            "seconds_ago": round(time.time() - note.at, 1)}
 
 
 def _rfc3339(moment: float) -> str:

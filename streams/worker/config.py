@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,4 +40,10 @@ class WorkerSettings(EngineSettings):
     web_enabled: bool = True
     web_bind: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
+    # Info or lower: at warning faust sets the root logger to DEBUG for its
+    # spinner, and debug calls in hot code get costly.
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line."
+    )
     ingest: IngestSettings = Field(default_factory=IngestSettings)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -158,6 +159,34 @@ async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -
         await asyncio.sleep(0.05)
 
 
+def worker_env(settings: EngineSettings, **more: str) -> dict[str, str]:
+    """The environment of an `upsell worker` process on these topics and group,
+    with the example rules and the event clock (as `settings_for` makes them),
+    and no other UPSELL_* variable from the test's own environment."""
+    assert settings.kafka.bootstrap_servers is not None
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("UPSELL_")},
+        "UPSELL_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        **topic_env(settings.topics),
+        "UPSELL_GROUP_ID": settings.group_id,
+        "UPSELL_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
+        "UPSELL_RULES": str(EXAMPLE_RULES), "UPSELL_CLOCK": settings.clock,
+        **more,
+    }
+
+
+def worker_get(port: int, path: str) -> tuple[int | None, dict[str, Any]]:
+    """(status, JSON body) of a worker's endpoint; (None, {}) while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:  # 503: the body says which check fails
+        with error:
+            return error.code, json.loads(error.read())
+    except (OSError, ValueError):
+        return None, {}
+
+
 def worker_status(port: int) -> dict[str, Any]:
     """A worker process's /status, or {} while it does not answer."""
     try:
@@ -256,14 +285,19 @@ def worker_process(bootstrap: str, prefix: str, partitions: int = 2,
                 time.sleep(0.3)
             yield worker
         finally:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
         assert process.returncode == 0, _tail(log)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, and SIGKILL after `timeout` seconds; waits for the exit."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _ready(worker: WorkerProcess) -> bool:
