@@ -100,7 +100,6 @@ def create_app(settings: WorkerSettings, engine: Engine,
     if rules is not None:  # first: its start-up notes come before the group join's wait
         app.service(rules)  # type: ignore[arg-type]  # an instance works too
     app.service(EngineService(engine))  # type: ignore[arg-type]
-    add_status_page(app, engine)
     add_ingest(app, make_ingest(settings.ingest, engine.bootstrap_servers, settings.topics,
                                 settings.kafka.client_options()))
     started = time.time()
@@ -116,6 +115,8 @@ def create_app(settings: WorkerSettings, engine: Engine,
     def ready_now() -> Verdict:
         engine.refresh_gauges()
         return readiness(engine.health(), settings.health)
+
+    add_status_page(app, engine, lambda: ready_now().ok)  # its badge is /readyz's verdict
 
     def answer(web: View, verdict: Verdict, **more: Any) -> Response:
         return web.json({**verdict.body(), **more}, status=200 if verdict.ok else 503)

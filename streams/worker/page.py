@@ -14,7 +14,7 @@ its place.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -44,8 +44,8 @@ class PageView:
     uptime_s: float
 
 
-def add_status_page(app: faust.App, engine: Engine) -> None:
-    """Serve the page at `/` and keep its history."""
+def add_status_page(app: faust.App, engine: Engine, ready: Callable[[], bool]) -> None:
+    """Serve the page at `/` and keep its history; `ready`: what /readyz says."""
     history = MinuteHistory()
     app.service(HistorySampler(history, lambda: Totals.of(engine.metrics)))  # type: ignore[arg-type]
 
@@ -55,7 +55,7 @@ def add_status_page(app: faust.App, engine: Engine) -> None:
         now, totals = time.time(), Totals.of(engine.metrics)
         history.observe(now, totals)
         return web.html(render_status_page(PageView(
-            ready=engine.ready,
+            ready=ready(),
             rules_version=engine.book.version,
             partitions=sorted(engine.stores),
             lag=dict(engine.metrics.lag),
