@@ -20,7 +20,14 @@ from streams.cli.pretty import describe_offer
 from streams.cli.replay import ReplaySummary, replay
 from tests.factories import EXAMPLE_RULES, ROOT, example_book
 from tests.streams.conftest import KafkaUnderTest
-from tests.streams.kafka_helpers import EXAMPLE_EVENTS, create_topic, read_topic, settings_for, topic_env
+from tests.streams.kafka_helpers import (
+    EXAMPLE_EVENTS,
+    create_topic,
+    read_topic,
+    settings_for,
+    topic_env,
+    topics_for,
+)
 
 UPSELL = [sys.executable, "-m", "streams.cli"]
 REPLAY = ReplaySummary()  # as the worker below decides them: 2 partitions, the event clock
@@ -86,10 +93,7 @@ def test_worker_serves_health_and_metrics_on_localhost_and_tail_prints_offers(
 ) -> None:
     port = free_port()
     env = {
-        **os.environ, "UPSELL_TOPIC_EVENTS": f"{topic_prefix}-events",
-        "UPSELL_TOPIC_OFFERS": f"{topic_prefix}-offers",
-        "UPSELL_TOPIC_OUTCOMES": f"{topic_prefix}-outcomes", "UPSELL_TOPIC_DLQ": f"{topic_prefix}-dlq",
-        "UPSELL_TOPIC_CHANGELOG": f"{topic_prefix}-changelog", "UPSELL_TOPIC_PARTITIONS": "2",
+        **os.environ, **topic_env(topics_for(topic_prefix, 2)),
         "UPSELL_GROUP_ID": f"{topic_prefix}-group", "UPSELL_SESSION_TIMEOUT_MS": "6000",
     }
     worker = subprocess.Popen(

@@ -37,6 +37,7 @@ from tests.streams.kafka_helpers import (
     running_engine,
     send_lines,
     settings_for,
+    topic_env,
     wait_until,
     worker_status,
 )
@@ -335,10 +336,7 @@ async def test_a_stalled_worker_dropped_from_its_group_does_not_overwrite_newer_
     env = {
         **os.environ,
         "UPSELL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "UPSELL_TOPIC_EVENTS": settings.topics.events, "UPSELL_TOPIC_OFFERS": settings.topics.offers,
-        "UPSELL_TOPIC_OUTCOMES": settings.topics.outcomes,
-        "UPSELL_TOPIC_DLQ": settings.topics.dlq, "UPSELL_TOPIC_CHANGELOG": settings.topics.changelog,
-        "UPSELL_TOPIC_PARTITIONS": "1", "UPSELL_GROUP_ID": settings.group_id,
+        **topic_env(settings.topics), "UPSELL_GROUP_ID": settings.group_id,
         "UPSELL_SESSION_TIMEOUT_MS": "6000",
         # No checkpoint of its own before the stall: its state stays unwritten.
         "UPSELL_CHECKPOINT_INTERVAL_MS": "600000", "UPSELL_CHECKPOINT_MAX_EVENTS": "1000000",

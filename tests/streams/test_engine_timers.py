@@ -30,6 +30,7 @@ from tests.streams.kafka_helpers import (
     running_engine,
     send_lines,
     settings_for,
+    topic_env,
     wait_until,
     worker_status,
 )
@@ -162,10 +163,7 @@ async def test_a_worker_killed_after_a_timed_offer_does_not_send_it_again_and_lo
     env = {
         **os.environ,
         "UPSELL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "UPSELL_TOPIC_EVENTS": settings.topics.events, "UPSELL_TOPIC_OFFERS": settings.topics.offers,
-        "UPSELL_TOPIC_OUTCOMES": settings.topics.outcomes,
-        "UPSELL_TOPIC_DLQ": settings.topics.dlq, "UPSELL_TOPIC_CHANGELOG": settings.topics.changelog,
-        "UPSELL_TOPIC_PARTITIONS": str(partitions), "UPSELL_GROUP_ID": settings.group_id,
+        **topic_env(settings.topics), "UPSELL_GROUP_ID": settings.group_id,
         "UPSELL_SESSION_TIMEOUT_MS": "6000", "UPSELL_CLOCK": "event", "UPSELL_RULES": str(rules),
     }
 

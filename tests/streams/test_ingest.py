@@ -39,6 +39,8 @@ from tests.streams.kafka_helpers import (
     read_topic,
     running_engine,
     settings_for,
+    topic_env,
+    topics_for,
     wait_until,
 )
 
@@ -246,8 +248,7 @@ def test_upsell_ingest_listens_on_localhost_and_needs_a_token(
 ) -> None:
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("UPSELL_")},
-           "UPSELL_TOPIC_EVENTS": f"{topic_prefix}-events", "UPSELL_TOPIC_PARTITIONS": "2",
-           "UPSELL_INGEST_PORT": str(port)}
+           **topic_env(topics_for(topic_prefix, 2)), "UPSELL_INGEST_PORT": str(port)}
     command = [sys.executable, "-m", "streams.cli", "ingest", "--bootstrap-servers",
                kafka.bootstrap_servers]
     refused = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, timeout=60)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
+from streams.cli.offsets import topic_layouts
 from streams.runtime.errors import TopicLayoutError
 from streams.runtime.settings import TopicSettings
 from streams.runtime.topics import copartitioned, ensure_topics, layout_problem, topic_specs
@@ -38,14 +38,8 @@ def test_existing_topics_that_disagree_must_be_recreated() -> None:
 
 
 async def topic_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        existing = await consumer.topics()
-        return {name: len(consumer.partitions_for_topic(name) or ()) for name in names
-                if name in existing}
-    finally:
-        await consumer.stop()
+    layouts = await topic_layouts(bootstrap, {})
+    return {name: len(layouts[name]) for name in names if name in layouts}
 
 
 async def test_ensure_topics_creates_nothing_next_to_a_topic_of_another_count(
