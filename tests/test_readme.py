@@ -156,6 +156,7 @@ class Scratch:
                     "UPSELL_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP}
         self.groups: list[int] = []
         self.count = 0
+        self.output = (folder / "none.out", folder / "none.err")
 
     async def run(self, block: Block) -> tuple[int, str]:
         """Its exit code and what it printed (stdout, then stderr). Output goes to
@@ -168,7 +169,7 @@ class Scratch:
             argv = [sys.executable, str(script)]
         else:
             argv = ["bash", "-e", "-o", "pipefail", "-c", block.code]
-        out, err = self.folder / f"{name}.out", self.folder / f"{name}.err"
+        out, err = self.output = self.folder / f"{name}.out", self.folder / f"{name}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = await asyncio.create_subprocess_exec(
                 *argv, cwd=self.folder, env=self.env, stdout=stdout, stderr=stderr,
@@ -179,10 +180,12 @@ class Scratch:
         except TimeoutError:
             _signal_group(process.pid, signal.SIGKILL)
             code = await process.wait()
-            pytest.fail(f"{block.where()} did not end in {BLOCK_TIMEOUT_S} s\n{self.describe(out, err)}")
+            pytest.fail(f"{block.where()} did not end in {BLOCK_TIMEOUT_S} s\n{self.describe()}")
         return code, out.read_text() + err.read_text()
 
-    def describe(self, out: Path, err: Path) -> str:
+    def describe(self) -> str:
+        """What the last block printed, and the end of the worker's log."""
+        out, err = self.output
         log = self.folder / "worker.log"
         tail = log.read_text().splitlines()[-30:] if log.exists() else []
         return (f"--- stdout\n{out.read_text()}--- stderr\n{err.read_text()}"
@@ -258,13 +261,12 @@ async def test_the_examples_run_as_pasted(tmp_path: Path) -> None:
         for example in runnable:
             block = example.block
             code, printed = await scratch.run(block)
-            out, err = tmp_path / f"block-{scratch.count}.out", tmp_path / f"block-{scratch.count}.err"
             assert code == example.exit_code, (
-                f"{block.where()} exited {code}, not {example.exit_code}\n{scratch.describe(out, err)}")
+                f"{block.where()} exited {code}, not {example.exit_code}\n{scratch.describe()}")
             if example.output is not None:
                 assert matches(example.output, printed), (
                     f"{block.where()} printed something else than the README's next block\n"
-                    f"{scratch.describe(out, err)}")
+                    f"{scratch.describe()}")
             if block is runnable[0].block:
                 _assert_the_setup_worker_answers()
             await _caught_up()
