@@ -41,6 +41,7 @@ def test_the_examples_are_found_in_a_checkout() -> None:
     assert example_path("events.jsonl").is_file()
 
 
+@pytest.mark.xdist_group("web-port-6066")  # `make test` runs these one at a time
 def test_a_non_editable_install_runs_the_demo(tmp_path: Path) -> None:
     """The wheel, built from exactly what the Dockerfile copies to build it, installed into a
     fresh venv that borrows only the dependencies of this one (not its editable

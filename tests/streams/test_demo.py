@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.factories import ROOT
 
 OFFER_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d acct-\d+ (upsell|cross_sell|down_sell) .+\[([\w.-]+)\]$")
@@ -15,6 +17,7 @@ TIMED_AND_SEGMENTS = {"renewal-60", "tenure-3-6-months", "seats-growth", "seats-
                       "payroll-accounting", "seats-collapse", "quiet-21-days"}
 
 
+@pytest.mark.xdist_group("web-port-6066")  # `make test` runs these one at a time
 def test_demo_prints_offers_and_a_summary_and_exits_cleanly() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", "demo", "--duration", "10", "--accounts", "100",
