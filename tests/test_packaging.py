@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from setuptools import find_packages
 
+from streams.broker import free_port
 from streams.cli.examples import example_path
 from tests.factories import ROOT
 from tests.test_deploy_files import image_build_inputs
@@ -41,7 +42,6 @@ def test_the_examples_are_found_in_a_checkout() -> None:
     assert example_path("events.jsonl").is_file()
 
 
-@pytest.mark.xdist_group("web-port-6066")  # `make test` runs these one at a time
 def test_a_non_editable_install_runs_the_demo(tmp_path: Path) -> None:
     """The wheel, built from exactly what the Dockerfile copies to build it, installed into a
     fresh venv that borrows only the dependencies of this one (not its editable
@@ -81,7 +81,7 @@ def test_a_non_editable_install_runs_the_demo(tmp_path: Path) -> None:
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSELL_", "PYTHON"))}
     demo = subprocess.run([str(venv / "bin" / "upsell"), "demo", "--duration", "8",
-                           "--accounts", "100", "--rate", "400"],
+                           "--accounts", "100", "--rate", "400", "--web-port", str(free_port())],
                           cwd=elsewhere, env=env, capture_output=True, text=True, timeout=150)
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
     assert "Traceback" not in demo.stdout + demo.stderr

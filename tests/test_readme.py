@@ -248,7 +248,6 @@ def _assert_the_setup_worker_answers() -> None:
     assert broker == BOOTSTRAP, f"another worker took port {WEB_PORT} during the setup (its broker: {broker})"
 
 
-@pytest.mark.xdist_group("web-port-6066")  # `make test` runs these one at a time
 async def test_the_examples_run_as_pasted(tmp_path: Path) -> None:
     runnable = examples(README.read_text(encoding="utf-8"))
     deadline = time.monotonic() + 60  # another test's demo may hold 6066 for a while

@@ -56,11 +56,11 @@ DEMO_WEB_PORT = 6066
 DEMO_INGEST_TOKEN = "demo-token"
 
 
-def run_demo(duration: float, accounts: int, rate: int) -> None:
+def run_demo(duration: float, accounts: int, rate: int, web_port: int | None = None) -> None:
     # SIGTERM stops the demo like Ctrl-C does, so the broker and worker are stopped too.
     signal.signal(signal.SIGTERM, _interrupt)
     book = RuleBook.compile(load_rules(RULES))
-    web_port = _port_if_free(DEMO_WEB_PORT)
+    web_port = _port_if_free(DEMO_WEB_PORT) if web_port is None else web_port
     log_path = Path(tempfile.mkdtemp(prefix="upsell-demo-")) / "worker.log"
     with EmbeddedBroker() as broker, log_path.open("wb") as log:
         bootstrap = broker.bootstrap_servers

@@ -708,12 +708,14 @@ def report(bootstrap_servers: str | None, topic: str | None, as_json: bool,
 @click.option("--accounts", type=click.IntRange(min=1), default=300, show_default=True)
 @click.option("--rate", type=click.IntRange(min=1), default=400, show_default=True,
               help="Events per second from the simulated product.")
-def demo(duration: float, accounts: int, rate: int) -> None:
+@click.option("--web-port", type=click.IntRange(1, 65535), default=None,
+              help="The worker's web port (default 6066 if free, else any free port).")
+def demo(duration: float, accounts: int, rate: int, web_port: int | None) -> None:
     """The whole loop on this machine: embedded broker, worker, a simulated
     customer base, and the offers printed as they fire."""
     from streams.cli.demo import run_demo
 
-    run_demo(duration=duration, accounts=accounts, rate=rate)
+    run_demo(duration=duration, accounts=accounts, rate=rate, web_port=web_port)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,8 +7,7 @@ import re
 import subprocess
 import sys
 
-import pytest
-
+from streams.broker import free_port
 from tests.factories import ROOT
 
 OFFER_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d acct-\d+ (upsell|cross_sell|down_sell) .+\[([\w.-]+)\]$")
@@ -17,11 +16,10 @@ TIMED_AND_SEGMENTS = {"renewal-60", "tenure-3-6-months", "seats-growth", "seats-
                       "payroll-accounting", "seats-collapse", "quiet-21-days"}
 
 
-@pytest.mark.xdist_group("web-port-6066")  # `make test` runs these one at a time
 def test_demo_prints_offers_and_a_summary_and_exits_cleanly() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", "demo", "--duration", "10", "--accounts", "100",
-         "--rate", "400"],
+         "--rate", "400", "--web-port", str(free_port())],
         capture_output=True, cwd=ROOT, timeout=150,
     )
     out = done.stdout.decode()
