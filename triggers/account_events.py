@@ -42,7 +42,7 @@ def on_subscription(
     cancelled = event.status == "cancelled"
     # A cancelled account has no plan: nothing is offered until it comes back.
     plan = None if cancelled else event.plan
-    addons = () if cancelled else tuple(sorted(event.addons))
+    addons = () if cancelled else tuple(sorted(set(event.addons)))  # each add-on once
     ignored = None if event.plan in book.rules.plans else f"unknown plan '{event.plan}'"
     changes = after_plan_change(state, plan, addons, now, event.event_id, book, cancelled)
     started_at = event.started_at.timestamp() if event.started_at is not None else None

@@ -5,14 +5,20 @@ trigger earns its keep and in-app messaging knows when to stop showing one.
 
 The credit rule: one plan change converts at most one offer per product it
 takes up (the plan, each new add-on). Of the offers that could claim it (made
-within the conversion window and not declined or dismissed, held-out ones
-included), the latest shown wins, else the latest made; it gets the expansion
+within the conversion window, whatever the answer: a "no" followed by the upgrade
+still counts, as the control group's upgrades count, so that the lift compares
+like with like; held-out ones included), the latest shown wins, else the latest made; it gets the expansion
 MRR (monthly price after minus before, from the plan catalogue) and the others
 are withdrawn. An open offer the change makes moot (the account has the plan or
 more, or the add-on) is withdrawn too.
 
 Post-upsell churn: a downgrade, a cancellation or the add-on removed within
 `outcomes.churn_window_days` of a conversion is recorded against that offer.
+
+An offer whose time ran out is `expired`, dated at its expiry, before anything
+else happens to it: when the account is next touched (an event, a wake), and first
+of all in a handler that reads it, so that the outcomes do not depend on whether
+some other event came in between.
 
 Like every handler, these decide without touching the account and return the
 changes, applied by the caller at the end (see decide.py).
@@ -32,16 +38,17 @@ from triggers.state import AccountState, OfferRecord
 
 # Statuses in which in-app messaging may still show the offer.
 OPEN = ("sent", "shown")
-# ... in which a plan change may be credited to it (not declined or dismissed).
-CREDITABLE = ("sent", "shown", "accepted", "expired", "held_out")
+# ... in which a plan change may be credited to it (any decision not yet credited,
+# withdrawn or churned).
+CREDITABLE = ("sent", "shown", "accepted", "declined", "dismissed", "expired", "held_out")
 # ... in which a moot offer is withdrawn (shown, or about to be acted on).
 WITHDRAWABLE = ("sent", "shown", "accepted")
 # Responses that close an offer.
 ANSWERS = ("accepted", "declined", "dismissed")
 
 UNKNOWN_OFFER = "response to an unknown offer"
-# What a response may follow: an expired offer can still be shown late or answered.
-_SHOWABLE = ("sent", "expired")
+# What a response may follow: an expired offer is not shown again, but may be answered late.
+_SHOWABLE = ("sent",)
 _ANSWERABLE = ("sent", "shown", "expired")
 
 
@@ -68,6 +75,12 @@ def apply_changes(state: AccountState, changes: list[Change], now: float) -> tup
 def next_expiry(offers: list[OfferRecord]) -> float:
     """When the first open offer expires (inf: none is open)."""
     return min((r.expires_at for r in offers if r.status in OPEN), default=float("inf"))
+
+
+def status_at(record: OfferRecord, now: float) -> str:
+    """The record's status at `now`: an open offer past its expiry is expired."""
+    status = record.status
+    return "expired" if status in OPEN and record.expires_at <= now else status
 
 
 def expired(state: AccountState, now: float, book: RuleBook) -> list[Change]:
@@ -98,9 +111,10 @@ def on_response(
             rules_version=book.version, schema_version=1,
         )
     response = event.response
-    if record.status not in (_SHOWABLE if response == "shown" else _ANSWERABLE):
-        return record, [], None  # a repeat, or an answer after another: the first stands
-    return record, [Change(record, response, outcome_of(
+    changes = expired(state, now, book)  # first: the offer may have run out already
+    if status_at(record, now) not in (_SHOWABLE if response == "shown" else _ANSWERABLE):
+        return record, changes, None  # a repeat, or an answer after another: the first stands
+    return record, [*changes, Change(record, response, outcome_of(
         record, response, state.account_id, now, event.event_id, book))], None
 
 
@@ -113,8 +127,8 @@ def after_plan_change(
     old_plan, old_addons = state.plan, state.addons
     if old_plan is None or not state.offers:
         return []
-    changes: list[Change] = []
-    changed: set[str] = set()  # offer ids with a change already
+    changes = expired(state, now, book)  # first: offers that ran out are not withdrawn
+    changed: set[str] = set()  # offer ids with a change already (expiries aside)
     account = state.account_id
 
     def change(record: OfferRecord, status: OutcomeStatus, expansion_mrr: float | None = None,
@@ -138,13 +152,13 @@ def after_plan_change(
                 "add-on removed" if lost_addon else "downgrade"))
     if cancelled:
         for record in state.offers:
-            if record.status in WITHDRAWABLE and record.offer_id not in changed:
+            if status_at(record, now) in WITHDRAWABLE and record.offer_id not in changed:
                 change(record, "withdrawn", detail="the account cancelled")
         return changes
 
     window = book.rules.guards.conversion_window_days * DAY
     candidates = [r for r in state.offers
-                  if r.status in CREDITABLE and 0 <= now - r.created_at <= window]
+                  if status_at(r, now) in CREDITABLE and 0 <= now - r.created_at <= window]
     products: list[tuple[str, float | None, list[OfferRecord]]] = []
     if plan != old_plan:
         taken = [r for r in candidates if _takes_plan(r, old_plan, plan, book)]
@@ -160,11 +174,11 @@ def after_plan_change(
         winner = max(taken, key=_claim)
         change(winner, "converted", expansion_mrr=mrr)
         for other in taken:
-            if other is not winner and other.status in WITHDRAWABLE:
+            if other is not winner and status_at(other, now) in WITHDRAWABLE:
                 change(other, "withdrawn", detail="another offer was credited with this change")
     if plan in book.rules.plans:
         for record in state.offers:
-            if record.status in WITHDRAWABLE and record.offer_id not in changed \
+            if status_at(record, now) in WITHDRAWABLE and record.offer_id not in changed \
                     and _moot(record, plan, addons, book):
                 change(record, "withdrawn", detail="the account has it now")
     return changes

@@ -37,7 +37,9 @@ def wilson(successes: int, trials: int, z: float = Z95) -> Interval:
     or 1, where the normal approximation gives intervals below 0."""
     if trials == 0:
         return (0.0, 1.0)
-    p = successes / trials
+    # More successes than trials: outcomes of decisions the topic no longer holds
+    # (retention). Counted as all, rather than failing the report.
+    p = min(1.0, successes / trials)
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
@@ -47,7 +49,7 @@ def wilson(successes: int, trials: int, z: float = Z95) -> Interval:
 def newcombe(x1: int, n1: int, x2: int, n2: int) -> Interval:
     """Newcombe's hybrid score interval of p1 - p2 (his method 10), from the two
     Wilson intervals."""
-    p1, p2 = x1 / n1, x2 / n2
+    p1, p2 = min(1.0, x1 / n1), min(1.0, x2 / n2)
     (l1, u1), (l2, u2) = wilson(x1, n1), wilson(x2, n2)
     difference = p1 - p2
     return (difference - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),

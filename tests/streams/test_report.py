@@ -71,6 +71,13 @@ def test_figures_of_a_hand_computed_example() -> None:
     assert "20.0% (10.5%-34.8%)" in table and "+15.0%" in table and "210 +1 custom" in table
 
 
+def test_more_conversions_than_decisions_on_the_topic_do_not_break_the_report() -> None:
+    """Retention may have deleted the `made` outcomes of conversions still kept."""
+    kept = [outcome("o1", "made"), *(outcome(f"o{i}", "converted", mrr=1.0) for i in range(3))]
+    assert Report.of(kept).summary()["total"]["conversion_rate"]["ci95"][1] == 1.0
+    assert "%" in Report.of(kept).render()
+
+
 def test_lift_needs_enough_decisions_in_both_groups() -> None:
     few_held = [outcome(f"o{i}", "made") for i in range(100)] + [
         outcome(f"h{i}", "held_out", group="held_out") for i in range(MIN_GROUP - 1)]

@@ -81,12 +81,51 @@ def test_with_none_shown_the_latest_made_is_credited() -> None:
     assert only(result, "converted").offer_id == latest.offer_id
 
 
-def test_declined_offers_are_not_credited() -> None:
+def test_a_declined_offer_is_still_credited_with_the_upgrade_that_follows() -> None:
+    """Intent to treat: the control group's upgrades count whatever they would have
+    answered, so the offered group's count whatever they did answer."""
     account = Account(book())
     offer = account.seats(8).offers[0]
     account.send("offer_response", day=0.5, offer_id=offer.offer_id, response="declined")
-    result = account.send("subscription", day=1, plan="pro")
-    assert result.converted == () and statuses(result) == []
+    assert only(account.send("subscription", day=1, plan="pro"), "converted").offer_id == \
+        offer.offer_id
+
+
+def test_a_late_shown_neither_reopens_an_expired_offer_nor_expires_it_twice() -> None:
+    account = Account(book())
+    offer = account.seats(8).offers[0]  # valid 7 days
+    assert statuses(account.seats(8, day=60)) == [("seats-80", "expired")]
+    late = account.send("offer_response", day=61, offer_id=offer.offer_id, response="shown")
+    assert statuses(late) == []
+    assert account.state.find_offer(offer.offer_id).status == "expired"  # type: ignore[union-attr]
+    # A late answer still counts (the customer clicked an old message).
+    assert statuses(account.send("offer_response", day=62, offer_id=offer.offer_id,
+                                 response="accepted")) == [("seats-80", "accepted")]
+
+
+def test_an_offer_that_ran_out_is_expired_first_whether_or_not_an_event_came_between() -> None:
+    """The outcomes of a plan change long after an offer's expiry do not depend on
+    whether some other event touched the account in between."""
+    quiet, busy = Account(book(guards="conversion_window_days: 90")), Account(
+        book(guards="conversion_window_days: 90"))
+    for account in (quiet, busy):
+        account.seats(8)  # expires on day 7
+    between = busy.seats(8, day=30)
+    assert statuses(between) == [("seats-80", "expired")]
+    quiet_change = quiet.send("subscription", day=60, plan="pro")
+    busy_change = busy.send("subscription", day=60, plan="pro")
+    assert statuses(quiet_change) == [("seats-80", "expired"), ("seats-80", "converted")]
+    assert statuses(busy_change) == [("seats-80", "converted")]
+    assert [o.outcome_id for o in quiet_change.outcomes] == [
+        o.outcome_id for o in between.outcomes + busy_change.outcomes]
+
+
+def test_an_add_on_named_twice_is_one_product_credited_once() -> None:
+    account = Account(book())
+    account.send("milestone", name="project_completed")
+    result = account.send("subscription", day=1, plan="basic", addons=["reports", "reports"])
+    assert [o.status for o in result.outcomes] == ["converted"]
+    assert account.state.addons == ("reports",)
 
 
 def test_an_upgrade_past_the_recommended_tier_to_custom_pricing_has_no_mrr_figure() -> None:
@@ -105,9 +144,9 @@ def test_buying_the_add_on_credits_the_cross_sell_with_its_price() -> None:
 
 
 def test_a_plan_change_outside_the_window_withdraws_the_moot_offer() -> None:
-    account = Account(book(guards="conversion_window_days: 30"))
-    offer = account.seats(8).offers[0]
-    result = account.send("subscription", day=40, plan="pro")  # too late to be its conversion
+    account = Account(book(guards="conversion_window_days: 2"))
+    offer = account.seats(8).offers[0]  # valid 7 days
+    result = account.send("subscription", day=5, plan="pro")  # too late to be its conversion
     assert result.converted == ()
     withdrawn = only(result, "withdrawn")
     assert (withdrawn.offer_id, withdrawn.detail) == (offer.offer_id, "the account has it now")
