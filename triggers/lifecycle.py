@@ -33,6 +33,7 @@ from typing import NamedTuple, cast
 from schemas.events import OfferResponseEvent
 from schemas.offers import Offer, OfferKind
 from schemas.outcomes import Group, Outcome, OutcomeStatus
+from triggers.offers import due_cause
 from triggers.rulebook import DAY, RuleBook
 from triggers.state import AccountState, OfferRecord
 
@@ -89,9 +90,9 @@ def expired(state: AccountState, now: float, book: RuleBook) -> list[Change]:
     if now < state.next_expiry:
         return []
     return [
-        Change(record, "expired", outcome_of(record, "expired", state.account_id,
-                                             record.expires_at, f"due:{_rfc3339(record.expires_at)}",
-                                             book))
+        Change(record, "expired", outcome_of(
+            record, "expired", state.account_id, record.expires_at,
+            due_cause(datetime.fromtimestamp(record.expires_at, UTC)), book))
         for record in state.offers if record.status in OPEN and record.expires_at <= now
     ]
 
@@ -273,6 +274,3 @@ def _difference(book: RuleBook, old_plan: str, new_plan: str | None) -> float | 
         return None  # custom pricing: the report says so rather than guess
     return round(after - before, 2)
 
-
-def _rfc3339(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")

@@ -15,6 +15,13 @@ from triggers.trigger import Firing
 _BLANK = Offer.model_construct(**dict.fromkeys(Offer.model_fields))  # type: ignore[arg-type]
 
 
+def due_cause(moment: datetime) -> str:
+    """What caused a change made at a due time: 'due:2026-03-31T09:00:00Z'
+    (microseconds only when there are some). Part of the offer id of a timed offer,
+    so it must never change for the same due time."""
+    return "due:" + moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def offer_id_for(account_id: str, trigger_id: str, caused_by: str) -> str:
     """The same decision (account, trigger, causing event, or a timed offer's due
     time as 'due:<RFC 3339>') always gets the same id, so a consumer can drop the

@@ -30,6 +30,7 @@ from triggers.choose import choose
 from triggers.conditions import MET, TimedCondition, Window
 from triggers.evaluation import NOTHING, Evaluation, Suppression
 from triggers.lifecycle import apply_changes, expired
+from triggers.offers import due_cause
 from triggers.pending import Pending
 from triggers.rulebook import RuleBook
 from triggers.state import AccountState
@@ -131,7 +132,7 @@ def wake(state: AccountState, now: float, book: RuleBook, drop_expired: bool = F
         if not firings:
             continue
         occurred_at = datetime.fromtimestamp(at, UTC)
-        choice = choose(state, firings, [], f"due:{_rfc3339(occurred_at)}", occurred_at, at,
+        choice = choose(state, firings, [], due_cause(occurred_at), occurred_at, at,
                         book, Pending())
         result = choice.apply(state, book)
         # Decided up to `at`: the next due time is searched from here on, never before
@@ -159,8 +160,3 @@ def wake(state: AccountState, now: float, book: RuleBook, drop_expired: bool = F
         return NOTHING
     return Evaluation(offers=tuple(offers), suppressed=tuple(suppressed), outcomes=tuple(outcomes))
 
-
-def _rfc3339(moment: datetime) -> str:
-    """'2026-03-31T09:00:00Z' (microseconds only when there are some): part of the
-    offer id, so it must never change for the same due time."""
-    return moment.isoformat().replace("+00:00", "Z")

@@ -174,3 +174,20 @@ def test_the_id_and_cause_of_a_timed_offer_made_by_a_wake_are_pinned() -> None:
     assert (offer.trigger_id, offer.caused_by, offer.offer_id) == (
         "quiet-21-days", "due:2026-03-31T09:00:00Z", "7076987d459efa0c4a2c9dd5d83276da"
     )
+
+
+GOLDEN_OUTCOMES = Path(__file__).parent / "golden" / "account-state-v1-outcomes.json"
+
+
+def test_a_state_with_offer_lifecycles_loads_and_is_written_back_the_same() -> None:
+    """Written by this engine (tests/factories rules): an offer shown then converted
+    by an upgrade to Pro, and a cross-sell that expired unanswered."""
+    data = orjson.loads(GOLDEN_OUTCOMES.read_bytes())
+    state = AccountState.from_dict(data)
+    converted, expired = state.offers
+    assert (converted.trigger_id, converted.status) == ("seats-80", "converted")
+    assert converted.shown_at is not None and converted.converted_at is not None
+    assert (expired.trigger_id, expired.status, expired.held_out) == ("done", "expired", False)
+    assert expired.expires_at == expired.created_at + 7 * 86_400
+    assert state.next_expiry == float("inf")  # nothing open
+    assert orjson.loads(encode_state(state)) == data
